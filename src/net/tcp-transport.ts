@@ -1,0 +1,159 @@
+import type { Socket } from 'node:net';
+import { TLSSocket, type SecureContext } from 'node:tls';
+import { Element, type Attrs } from '../xml/element';
+import { StreamParser, type StreamParserLimits } from '../xml/stream-parser';
+import type { StreamError } from '../errors';
+import { channelBindings, type ChannelBindingType } from '../sasl';
+import type { Transport, TransportEvents } from '../stream/transport';
+
+export const NS_STREAM = 'http://etherx.jabber.org/streams';
+
+/**
+ * RFC 6120 over TCP: one XML stream per direction, STARTTLS in place, and writes
+ * coalesced per tick so that a burst of stanzas costs one syscall.
+ */
+export class TcpTransport implements Transport {
+  readonly remoteAddress: string;
+  private socket: Socket;
+  private readonly parser: StreamParser;
+  private events: TransportEvents | undefined;
+  private outbox: string[] = [];
+  private flushScheduled = false;
+  private ended = false;
+  private disconnected = false;
+  private tls: boolean;
+
+  constructor(socket: Socket, private readonly secureContext: SecureContext | undefined, limits: Partial<StreamParserLimits>) {
+    this.socket = socket;
+    this.remoteAddress = normaliseAddress(socket.remoteAddress);
+    this.tls = socket instanceof TLSSocket;
+    this.parser = new StreamParser({
+      onOpen: (name, attrs) => this.events?.onOpen(attrs, name),
+      onElement: (el) => this.events?.onElement(el),
+      onClose: () => this.events?.onClose(),
+      onError: (err) => this.events?.onStreamError(err),
+    }, limits);
+    socket.setNoDelay(true);
+    socket.setKeepAlive(true, 60_000);
+    this.listen(socket);
+  }
+
+  get secure(): boolean {
+    return this.tls;
+  }
+
+  get canStartTls(): boolean {
+    return !this.tls && this.secureContext !== undefined;
+  }
+
+  attach(events: TransportEvents): void {
+    this.events = events;
+  }
+
+  openStream(attrs: Attrs): void {
+    const header = new Element('stream:stream', { ...attrs, xmlns: 'jabber:client', 'xmlns:stream': NS_STREAM });
+    this.write("<?xml version='1.0'?>" + header.openTag());
+  }
+
+  send(el: Element): void {
+    this.write(el.toString());
+  }
+
+  closeWithError(err: StreamError): void {
+    if (this.ended) return;
+    this.write(err.toElement().toString());
+    this.close();
+  }
+
+  close(): void {
+    if (this.ended) return;
+    this.write('</stream:stream>');
+    this.ended = true;
+    this.flush();
+    this.socket.end();
+    // A peer that never closes its side must not keep the socket open forever.
+    setTimeout(() => this.socket.destroy(), 5000).unref();
+  }
+
+  restart(): void {
+    this.parser.reset();
+  }
+
+  async startTls(): Promise<void> {
+    if (!this.canStartTls) throw new Error('STARTTLS is not available on this connection');
+    this.flush();
+    const raw = this.socket;
+    raw.removeAllListeners('data');
+    raw.removeAllListeners('close');
+    raw.removeAllListeners('error');
+    raw.removeAllListeners('end');
+    const secure = new TLSSocket(raw, { isServer: true, secureContext: this.secureContext });
+    this.socket = secure;
+    this.tls = true;
+    this.parser.reset();
+    this.listen(secure);
+    await new Promise<void>((resolve, reject) => {
+      secure.once('secure', resolve);
+      secure.once('error', reject);
+      secure.once('close', () => reject(new Error('connection closed during TLS handshake')));
+    });
+  }
+
+  channelBindings(): Map<ChannelBindingType, Buffer> {
+    return this.socket instanceof TLSSocket ? channelBindings(this.socket) : new Map();
+  }
+
+  pause(): void {
+    this.socket.pause();
+  }
+
+  resume(): void {
+    this.socket.resume();
+  }
+
+  private listen(socket: Socket): void {
+    socket.on('data', (chunk: Buffer) => {
+      this.events?.onActivity();
+      this.parser.write(chunk);
+    });
+    socket.on('error', () => this.socket.destroy());
+    socket.on('end', () => {
+      // The peer half-closed without </stream:stream>: finish our side too.
+      if (!this.ended) this.close();
+    });
+    socket.on('close', () => this.disconnect());
+  }
+
+  private disconnect(): void {
+    if (this.disconnected) return;
+    this.disconnected = true;
+    this.ended = true;
+    this.outbox = [];
+    this.events?.onDisconnect();
+  }
+
+  private write(s: string): void {
+    if (this.ended || this.disconnected) return;
+    this.outbox.push(s);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      process.nextTick(this.flushTick);
+    }
+  }
+
+  private readonly flushTick = () => this.flush();
+
+  private flush(): void {
+    this.flushScheduled = false;
+    if (this.outbox.length === 0 || this.socket.destroyed) return;
+    const data = this.outbox.length === 1 ? this.outbox[0]! : this.outbox.join('');
+    this.outbox = [];
+    this.socket.write(data);
+  }
+}
+
+/** '::ffff:127.0.0.1' → '127.0.0.1', so limits and logs see one address per client. */
+export function normaliseAddress(addr: string | undefined): string {
+  if (!addr) return 'unknown';
+  return addr.startsWith('::ffff:') ? addr.slice(7) : addr;
+}

@@ -1,0 +1,125 @@
+import { join } from 'node:path';
+import { mkdirSync } from 'node:fs';
+import type { Logger } from 'pino';
+import { Core } from './core';
+import { ConfigError, type Config } from './config';
+import { StreamError } from './errors';
+import { C2sListener } from './net/c2s-listener';
+import { AuthThrottle } from './stream/auth-throttle';
+import { loadTlsMaterial } from './tls';
+import { AdminServer } from './admin/admin-server';
+import type { XmppModule } from './module';
+import { BUILTIN_MODULES } from '../modules';
+
+export type ListenerName = 'c2s' | 'c2sTls';
+
+/** Resolves which built-in modules to load and with what options; unknown names are config errors. */
+export function selectModules(config: Config, available: readonly XmppModule[] = BUILTIN_MODULES): { module: XmppModule; options?: Record<string, unknown> }[] {
+  const names = new Set(available.map((m) => m.name));
+  for (const name of Object.keys(config.modules)) {
+    if (!names.has(name)) throw new ConfigError(`modules: "${name}" is not a module of this server (available: ${[...names].join(', ')})`);
+  }
+  const out: { module: XmppModule; options?: Record<string, unknown> }[] = [];
+  for (const m of available) {
+    const opts = config.modules[m.name];
+    if (opts === false) continue;
+    out.push({ module: m, options: opts });
+  }
+  return out;
+}
+
+export function databasePath(config: Config): string {
+  return join(config.dataDir, 'xmppd.sqlite');
+}
+
+export function adminSocketPath(config: Config): string {
+  return join(config.dataDir, 'xmppd.sock');
+}
+
+/** The running server: the core plus its listeners and the admin socket. */
+export class XmppServer {
+  private readonly ports = new Map<ListenerName, number>();
+  private readonly listeners: C2sListener[] = [];
+  private admin: AdminServer | undefined;
+  private stopping: Promise<void> | undefined;
+  readonly startedAt = Date.now();
+
+  private constructor(readonly core: Core, readonly config: Config, readonly log: Logger) {}
+
+  static async start(config: Config, log: Logger): Promise<XmppServer> {
+    mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+    const tls = await loadTlsMaterial(config, log);
+    const core = await Core.create({
+      domains: config.domains,
+      database: databasePath(config),
+      log,
+      modules: selectModules(config),
+      resourceConflict: config.sessions.resourceConflict,
+    });
+    const server = new XmppServer(core, config, log);
+    try {
+      if (!config.c2s.requireTls) {
+        log.warn('c2s.requireTls is false: clients may log in without TLS. Use this only on loopback, for tests and benchmarks');
+      }
+      const throttle = new AuthThrottle(config.auth.failureDelayMs, config.auth.maxFailureDelayMs);
+      const common = {
+        host: config.c2s.host,
+        secureContext: tls.context,
+        tls: { key: tls.key, cert: tls.cert },
+        requireTls: config.c2s.requireTls,
+        authTimeoutMs: config.limits.authTimeout * 1000,
+        idleTimeoutMs: config.limits.idleTimeout * 1000,
+        maxConnectionsPerAddress: config.limits.maxConnectionsPerAddress,
+        throttle,
+        parserLimits: {
+          maxStanzaBytes: config.limits.maxStanzaBytes,
+          maxDepth: config.limits.maxDepth,
+          maxAttributes: config.limits.maxAttributes,
+        },
+      };
+      if (config.c2s.port !== null) {
+        const l = new C2sListener(core, { ...common, port: config.c2s.port, directTls: false }, log);
+        server.listeners.push(l);
+        server.ports.set('c2s', await l.listen());
+      }
+      if (config.c2s.tlsPort !== null) {
+        const l = new C2sListener(core, { ...common, port: config.c2s.tlsPort, directTls: true }, log);
+        server.listeners.push(l);
+        server.ports.set('c2sTls', await l.listen());
+      }
+      server.admin = new AdminServer(server, adminSocketPath(config), log);
+      await server.admin.listen();
+    } catch (err) {
+      await server.stop();
+      throw err;
+    }
+    log.info({ domains: config.domains, dataDir: config.dataDir }, 'xmppd started');
+    return server;
+  }
+
+  port(name: ListenerName): number {
+    const p = this.ports.get(name);
+    if (p === undefined) throw new Error(`listener ${name} is not running`);
+    return p;
+  }
+
+  get connectionCount(): number {
+    return this.listeners.reduce((n, l) => n + l.connectionCount, 0);
+  }
+
+  /**
+   * Graceful shutdown: stop accepting, send <system-shutdown/> to every client (whose
+   * sessions then end through the normal path), and close the database last.
+   */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      await this.admin?.close();
+      const error = new StreamError('system-shutdown', 'The server is shutting down');
+      await Promise.all(this.listeners.map((l) => l.close(error)));
+      for (const s of [...this.core.sessions.all()]) await this.core.unbind(s, error);
+      await this.core.close();
+      this.log.info('xmppd stopped');
+    })();
+    return this.stopping;
+  }
+}
