@@ -71,6 +71,12 @@ async function accountCommand(cmd: Command, req: AdminRequest, offline: (core: C
   }
 }
 
+/** An account command whose answer is the account's normalised JID. */
+async function accountJid(cmd: Command, req: AdminRequest, offline: (core: Core) => Promise<{ toString(): string }>): Promise<string> {
+  const r = await accountCommand(cmd, req, async (core) => ({ jid: (await offline(core)).toString() }));
+  return (r as { jid: string }).jid;
+}
+
 async function serverCommand(cmd: Command, req: AdminRequest): Promise<unknown> {
   return unwrap(await adminRequest(adminSocketPath(config(cmd)), req));
 }
@@ -90,16 +96,14 @@ user
   .addOption(passwordOption)
   .action(async (jid: string, opts: { password?: string }, cmd: Command) => {
     const password = await readPassword(opts.password, true);
-    await accountCommand(cmd, { command: 'user.add', args: { jid, password } }, (core) => core.createUser(jid, password));
-    console.log(`created ${jid}`);
+    console.log(`created ${await accountJid(cmd, { command: 'user.add', args: { jid, password } }, (core) => core.createUser(jid, password))}`);
   });
 
 user
   .command('del <jid>')
   .description('delete an account and everything stored for it')
   .action(async (jid: string, _opts, cmd: Command) => {
-    await accountCommand(cmd, { command: 'user.del', args: { jid } }, (core) => core.deleteUser(jid));
-    console.log(`deleted ${jid}`);
+    console.log(`deleted ${await accountJid(cmd, { command: 'user.del', args: { jid } }, (core) => core.deleteUser(jid))}`);
   });
 
 user
@@ -108,8 +112,7 @@ user
   .addOption(passwordOption)
   .action(async (jid: string, opts: { password?: string }, cmd: Command) => {
     const password = await readPassword(opts.password, true);
-    await accountCommand(cmd, { command: 'user.passwd', args: { jid, password } }, (core) => core.setPassword(jid, password));
-    console.log(`password changed for ${jid}`);
+    console.log(`password changed for ${await accountJid(cmd, { command: 'user.passwd', args: { jid, password } }, (core) => core.setPassword(jid, password))}`);
   });
 
 user

@@ -6,6 +6,7 @@ import type { SessionRegistry } from './sessions';
 import type { AccountStore } from './storage/accounts';
 import type { Database } from './storage/database';
 import { migrate } from './storage/migrate';
+import { ConfigError } from './config';
 import type { IqHandler, IqScope, ModuleApi, ServiceMap, UserAdmin, XmppModule } from './module';
 
 interface Loaded {
@@ -63,6 +64,7 @@ export class ModuleHost {
     } catch (err) {
       throw new Error(`module ${mod.name}: migration failed: ${(err as Error).message}`);
     }
+    checkOptions(mod, options);
     const undo: (() => void)[] = [];
     const merged = { ...(mod.defaults ?? {}), ...options };
     const api: ModuleApi<any> = {
@@ -123,5 +125,24 @@ export class ModuleHost {
 
   async unloadAll(): Promise<void> {
     for (const name of [...this.loaded.keys()].reverse()) await this.unload(name);
+  }
+}
+
+/**
+ * A module's options must be among its declared defaults and of the same type, so a typo
+ * in the config file is an error that names the setting instead of being ignored.
+ */
+function checkOptions(mod: XmppModule, options: Record<string, unknown>): void {
+  const defaults = (mod.defaults ?? {}) as Record<string, unknown>;
+  for (const [key, value] of Object.entries(options)) {
+    if (!(key in defaults)) {
+      const known = Object.keys(defaults);
+      throw new ConfigError(`"modules.${mod.name}.${key}" is not a setting of module ${mod.name}` +
+        (known.length > 0 ? ` (it has: ${known.join(', ')})` : ' (it has none)'));
+    }
+    const expected = defaults[key];
+    if (expected !== undefined && expected !== null && typeof value !== typeof expected) {
+      throw new ConfigError(`"modules.${mod.name}.${key}" must be a ${typeof expected}, got ${JSON.stringify(value)}`);
+    }
   }
 }

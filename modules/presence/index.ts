@@ -14,13 +14,16 @@ import {
   type SubscriptionState,
 } from './subscription-state';
 
-/** RFC 6121 §3.4.1: stream feature announcing subscription pre-approval (advertised by the core). */
+/** RFC 6121 §3.4.1: the stream feature announcing subscription pre-approval. */
 export const NS_PREAPPROVAL = 'urn:xmpp:features:pre-approval';
 /** XEP-0203: Delayed Delivery, stamped on the stored unavailable presence sent in answer to a probe. */
 export const NS_DELAY = 'urn:xmpp:delay';
 
 export interface PresenceOptions {
-  /** Record an outbound "subscribed" sent before any request as a pre-approval (RFC 6121 §3.4). */
+  /**
+   * Record an outbound "subscribed" sent before any request as a pre-approval (RFC 6121 §3.4).
+   * The <sub/> stream feature is static, so it is offered even when this is turned off.
+   */
   preApproval: boolean;
 }
 
@@ -35,6 +38,8 @@ const SHOW_VALUES: ReadonlySet<string> = new Set(['away', 'chat', 'dnd', 'xa']);
 export default defineModule<PresenceOptions>({
   name: 'presence',
   dependencies: ['roster'],
+  // RFC 6121 §3.4.1: announces subscription pre-approval after authentication.
+  streamFeatures: [x('sub', { xmlns: NS_PREAPPROVAL })],
   defaults: { preApproval: true },
   migrations: PRESENCE_MIGRATIONS,
   setup(api) {
@@ -142,7 +147,11 @@ class Presence {
     }
 
     // Written before anything is awaited: see rememberUnavailable.
-    const remembered = !available && wasAvailable ? this.rememberUnavailable(session, clientChildren(stanza, 'status')) : undefined;
+    const remembered = !available && wasAvailable
+      ? this.rememberUnavailable(session, clientChildren(stanza, 'status')).catch((err: unknown) => {
+        this.api.log.error({ err, user }, 'could not store the last unavailable presence');
+      })
+      : undefined;
     const subscribers = wasAvailable || available ? await this.subscribers(user) : [];
     if (available) {
       session.presence = presence;

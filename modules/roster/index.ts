@@ -6,7 +6,7 @@ import { ROSTER_MIGRATIONS, SqliteRosterStore, type RosterStore, type StoredRela
 export type { Subscription } from './store';
 
 export const NS_ROSTER = 'jabber:iq:roster';
-/** RFC 6121 §2.6.1: the stream feature announcing roster versioning (advertised by the core). */
+/** RFC 6121 §2.6.1: the stream feature announcing roster versioning. */
 export const NS_ROSTERVER = 'urn:xmpp:features:rosterver';
 
 /** A roster item as clients see it (RFC 6121 §2.1.2). */
@@ -106,6 +106,8 @@ export function rosterItemElement(item: RosterItem): Element {
 export default defineModule<RosterOptions>({
   name: 'roster',
   features: [NS_ROSTER],
+  // RFC 6121 §2.6.1: announces roster versioning after authentication.
+  streamFeatures: [x('ver', { xmlns: NS_ROSTERVER })],
   defaults: { maxItems: 1000, maxNameLength: 1023, maxGroupLength: 1023 },
   migrations: ROSTER_MIGRATIONS,
   setup(api) {
@@ -349,7 +351,7 @@ class Roster implements RosterService {
   private async checkRoom(user: string, inRoster: boolean): Promise<void> {
     const max = this.api.options.maxItems;
     if ((await this.store.count(user, inRoster)) < max) return;
-    throw new StanzaError('not-allowed', inRoster ? `The roster is full (${max} items)` : `Too many pending subscription requests (${max})`);
+    throw new StanzaError('not-allowed', inRoster ? `The roster is full (at most ${max} items)` : `Too many pending subscription requests (at most ${max})`);
   }
 
   /** RFC 6121 §2.1.6: a roster push to every interested resource of the account. */

@@ -1,7 +1,7 @@
 import { createTestHost, type FakeSession, type TestHost } from '../helpers/test-host';
 import { defineModule, Element, NS_STANZAS, x } from '../../src';
 import roster, { NS_ROSTER, type RosterService } from '../../modules/roster';
-import presence, { NS_DELAY } from '../../modules/presence';
+import presence, { NS_DELAY, NS_PREAPPROVAL } from '../../modules/presence';
 
 const NOW = 1_700_000_000_000;
 const ALICE = 'alice@example.test';
@@ -194,7 +194,40 @@ describe('presence (RFC 6121 §3, §4)', () => {
     });
   });
 
+  describe('roster limits', () => {
+    beforeEach(async () => {
+      await host.close();
+      host = await createTestHost({ modules: [roster, presence, spy], options: { roster: { maxItems: 1 } } });
+    });
+
+    it('refuses a subscription request that would add an item to a full roster', async () => {
+      const phone = await online(`${ALICE}/phone`);
+      await phone.receive(pres({ type: 'subscribe', to: BOB }));
+      take(phone);
+      await phone.receive(pres({ type: 'subscribe', to: CAROL, id: 'full' }));
+      expect(take(phone)).toEqual([
+        x('presence', { type: 'error', id: 'full', from: CAROL, to: `${ALICE}/phone` },
+          x('error', { type: 'cancel' }, x('not-allowed', { xmlns: NS_STANZAS }), x('text', { xmlns: NS_STANZAS, 'xml:lang': 'en' }, 'The roster is full (at most 1 items)'))),
+      ]);
+      expect((await svc!.items(ALICE)).map((i) => i.jid)).toEqual([BOB]);
+    });
+
+    it('keeps at most maxItems unanswered requests', async () => {
+      const bob = await online(`${BOB}/desk`);
+      const phone = await online(`${ALICE}/phone`);
+      const pc = await online(`${CAROL}/pc`);
+      await phone.receive(pres({ type: 'subscribe', to: BOB }));
+      await pc.receive(pres({ type: 'subscribe', to: BOB }));
+      expect(take(bob)).toEqual([pres({ type: 'subscribe', from: ALICE, to: BOB })]);
+      expect((await svc!.pendingRequests(BOB)).map((r) => r.jid)).toEqual([ALICE]);
+    });
+  });
+
   describe('pre-approval (§3.4)', () => {
+    it('is offered as a stream feature (§3.4.1)', () => {
+      expect(host.core.modules.streamFeatures()).toContainEqual(x('sub', { xmlns: NS_PREAPPROVAL }));
+    });
+
     it('approves a later request without asking the contact', async () => {
       const phone = await online(`${ALICE}/phone`);
       const bob = await online(`${BOB}/desk`);

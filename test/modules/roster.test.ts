@@ -1,6 +1,6 @@
 import { createTestHost, type FakeSession, type TestHost } from '../helpers/test-host';
 import { defineModule, Element, NS_STANZAS, x } from '../../src';
-import roster, { NS_ROSTER, type RosterService } from '../../modules/roster';
+import roster, { NS_ROSTER, NS_ROSTERVER, type RosterService } from '../../modules/roster';
 
 const NOW = 1_700_000_000_000;
 const ALICE = 'alice@example.test';
@@ -63,6 +63,10 @@ describe('roster (RFC 6121 §2)', () => {
     if (!svc) throw new Error('no roster service');
     return svc;
   }
+
+  it('offers roster versioning as a stream feature (§2.6.1)', () => {
+    expect(host.core.modules.streamFeatures()).toContainEqual(x('ver', { xmlns: NS_ROSTERVER }));
+  });
 
   describe('roster get', () => {
     it('returns an empty roster with a version and makes the resource interested', async () => {
@@ -233,7 +237,7 @@ describe('roster (RFC 6121 §2)', () => {
       expect(take(phone)).toEqual([
         result('s1', `${ALICE}/phone`),
         result('s2', `${ALICE}/phone`),
-        error('s3', `${ALICE}/phone`, 'cancel', 'not-allowed', 'The roster is full (2 items)'),
+        error('s3', `${ALICE}/phone`, 'cancel', 'not-allowed', 'The roster is full (at most 2 items)'),
         result('s4', `${ALICE}/phone`),
       ]);
     });

@@ -1,0 +1,67 @@
+import { buildConfig, ConfigError } from '../../src/config';
+import { selectModules } from '../../src/server';
+import { createTestHost } from '../helpers/test-host';
+import offline from '../../modules/offline';
+
+describe('config', () => {
+  it('runs out of the box: localhost, TLS required, limits on', () => {
+    const c = buildConfig({}, '/srv/xmppd/config');
+    expect(c.domains).toEqual(['localhost']);
+    expect(c.dataDir).toBe('/srv/xmppd/data');
+    expect(c.c2s).toEqual({ host: '::', port: 5222, tlsPort: 5223, requireTls: true });
+    expect(c.limits.maxStanzaBytes).toBe(262144);
+    expect(c.limits.authTimeout).toBeGreaterThan(0);
+  });
+
+  it('lets the environment override the file', () => {
+    const c = buildConfig({ domains: ['a.example'], c2s: { port: 1 } }, '/x', {
+      XMPPD_DOMAINS: 'One.Example, two.example', XMPPD_DATA_DIR: '/var/lib/xmppd', XMPPD_C2S_PORT: '15222',
+      XMPPD_C2S_TLS_PORT: 'off', XMPPD_HTTP_PORT: '8080', XMPPD_HTTPS_PORT: '8443', XMPPD_LOG_LEVEL: 'debug',
+      XMPPD_C2S_REQUIRE_TLS: 'false',
+    });
+    expect(c.domains).toEqual(['one.example', 'two.example']);
+    expect(c.dataDir).toBe('/var/lib/xmppd');
+    expect(c.c2s.port).toBe(15222);
+    expect(c.c2s.tlsPort).toBeNull();
+    expect(c.http).toMatchObject({ port: 8080, tlsPort: 8443 });
+    expect(c.log.level).toBe('debug');
+    expect(c.c2s.requireTls).toBe(false);
+  });
+
+  it.each([
+    [{ domain: ['x'] }, '"domain" is not a known setting'],
+    [{ domains: [] }, '"domains" must be a non-empty list'],
+    [{ domains: ['bad domain'] }, '"domains" contains "bad domain", which is not a valid domain name'],
+    [{ domains: ['a.example', 'A.example'] }, 'lists a.example twice'],
+    [{ c2s: { port: 99999 } }, '"c2s.port" must be a port number 0-65535'],
+    [{ c2s: { requireTls: 'maybe' } }, '"c2s.requireTls" must be true or false, got "maybe"'],
+    [{ log: { level: 'loud' } }, '"log.level" must be one of fatal, error, warn, info, debug, trace, silent; got "loud"'],
+    [{ limits: { maxStanzaBytes: 100 } }, '"limits.maxStanzaBytes" must be at least 10000'],
+    [{ limits: { authTimeout: -1 } }, '"limits.authTimeout" must be greater than 0'],
+    [{ tls: { cert: '/a.pem' } }, 'set both tls.cert and tls.key'],
+    [{ sessions: { resourceConflict: 'kick' } }, '"sessions.resourceConflict" must be one of replace, refuse'],
+    [{ modules: { offline: 3 } }, '"modules.offline" must be a mapping'],
+    ['just text', 'must be a mapping'],
+  ])('rejects %j naming the key', (raw, message) => {
+    expect(() => buildConfig(raw, '/x')).toThrow(ConfigError);
+    expect(() => buildConfig(raw, '/x')).toThrow(message);
+  });
+
+  it('turns modules off with false and refuses unknown module names', () => {
+    const names = selectModules(buildConfig({ modules: { vcard: false, offline: { maxMessages: 5 } } }, '/x')).map((m) => m.module.name);
+    expect(names).not.toContain('vcard');
+    expect(names).toContain('offline');
+    expect(selectModules(buildConfig({ modules: { offline: { maxMessages: 5 } } }, '/x')).find((m) => m.module.name === 'offline')?.options)
+      .toEqual({ maxMessages: 5 });
+    expect(() => selectModules(buildConfig({ modules: { vcards: {} } }, '/x'))).toThrow('"vcards" is not a module of this server');
+  });
+});
+
+describe('module options', () => {
+  it('names a misspelt or mistyped module setting', async () => {
+    await expect(createTestHost({ modules: [offline], options: { offline: { maxMesages: 5 } } }))
+      .rejects.toThrow('"modules.offline.maxMesages" is not a setting of module offline (it has: maxMessages)');
+    await expect(createTestHost({ modules: [offline], options: { offline: { maxMessages: 'many' } } }))
+      .rejects.toThrow('"modules.offline.maxMessages" must be a number, got "many"');
+  });
+});
