@@ -133,6 +133,37 @@ function isNameStart(c: number): boolean {
   return c < 128 ? (CC[c]! & NSTART) !== 0 : isNameStartHigh(c);
 }
 
+// Names (element and attribute) repeat endlessly; a small direct-mapped cache hands back one
+// internalized copy per name instead of a fresh slice each time. Attribute names are property
+// keys, and V8 stores properties with non-internalized keys on a slow path; internalized
+// strings also compare by pointer against the literals handlers test them with.
+const NAME_CACHE_SIZE = 1024;
+const MAX_CACHED_NAME = 32;
+const nameCache: string[] = new Array<string>(NAME_CACHE_SIZE).fill('');
+
+/** An internalized string: property keys are. (Also detaches it from the chunk it was sliced from.) */
+function internalize(s: string): string {
+  const o: Record<string, number> = {};
+  o[s] = 0;
+  for (const k in o) return k;
+  return s;
+}
+
+function name(s: string, a: number, b: number): string {
+  const len = b - a;
+  if (len > MAX_CACHED_NAME) return s.slice(a, b);
+  const h = (s.charCodeAt(a) * 31 + s.charCodeAt(b - 1) * 7 + s.charCodeAt(a + (len >> 1)) * 3 + len * 131) & (NAME_CACHE_SIZE - 1);
+  const c = nameCache[h]!;
+  if (c.length === len) {
+    let k = 0;
+    while (k < len && c.charCodeAt(k) === s.charCodeAt(a + k)) k++;
+    if (k === len) return c;
+  }
+  const v = internalize(s.slice(a, b));
+  nameCache[h] = v;
+  return v;
+}
+
 function err(condition: StreamErrorCondition, text: string): StreamError {
   return new StreamError(condition, text);
 }
@@ -627,9 +658,8 @@ export class StreamParser {
                 i++;
                 continue;
               }
-              const name = this.acc === '' ? s.slice(start, i) : this.acc + s.slice(start, i);
+              this.tagName = this.acc === '' ? name(s, start, i) : this.acc + s.slice(start, i);
               this.acc = '';
-              this.tagName = name;
               this.tagColon = this.colon;
               this.attrs = {};
               this.attrCount = 0;
@@ -705,7 +735,7 @@ export class StreamParser {
                 i++;
                 continue;
               }
-              this.aname = this.acc === '' ? s.slice(start, i) : this.acc + s.slice(start, i);
+              this.aname = this.acc === '' ? name(s, start, i) : this.acc + s.slice(start, i);
               this.acc = '';
               this.acolon = this.colon;
               if (c === 61) {
