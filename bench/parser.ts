@@ -1,7 +1,7 @@
 /**
  * Parser benchmark: saxes, sax (strict) and ltx versus the hand-written StreamParser.
  *
- *   npx tsc -p . && node dist/bench/parser.js [--stanzas 100000] [--runs 5] [--chunk 1400]
+ *   npx tsc -p . && node dist/bench/parser.js [--stanzas 100000] [--runs 5] [--chunk 1400] [--ascii]
  *
  * (a) Throughput: a realistic client stream (bench/parser-corpus.ts) cut into chunks that
  *     split tokens and UTF-8 sequences at arbitrary points, parsed into stanza Elements
@@ -362,7 +362,8 @@ async function main(): Promise<void> {
   const ltx = (await import(ltxName)) as { Parser: { prototype: { DefaultParser: SaxLtxCtor } } };
   const drivers = [saxesDriver, saxDriver, ltxDriver(ltx.Parser.prototype.DefaultParser), mineDriver];
 
-  const stanzas = makeStanzas(count);
+  let stanzas = makeStanzas(count);
+  if (process.argv.includes('--ascii')) stanzas = stanzas.map((st) => st.replace(/[^\x00-\x7f]/g, '?'));
   const buf = Buffer.from(STREAM_HEADER + stanzas.join('') + STREAM_FOOTER);
   const chunks = chunked(buf, chunkSize);
   const ascii = buf.length === STREAM_HEADER.length + stanzas.reduce((n, s) => n + s.length, 0) + STREAM_FOOTER.length;

@@ -2,7 +2,7 @@
 import { DEFAULT_SCRAM_ITERATIONS, verifyPassword } from './credentials';
 import { fakeCredentials } from './scram';
 import type { SaslContext, SaslMechanism, SaslStep } from './types';
-import { decodeUtf8, failure, identityToLocalpart } from './util';
+import { decodeUtf8, failure, identityToLocalpart, wrongCredentials } from './util';
 
 /** PLAIN is only usable on encrypted connections unless explicitly allowed. */
 export function plainAllowed(ctx: SaslContext): boolean {
@@ -39,7 +39,7 @@ export class PlainServer implements SaslMechanism {
 
     const username = identityToLocalpart(authcid, this.ctx.domain);
     if (username === undefined) return failure('not-authorized');
-    if (password === '') return failure('not-authorized', undefined, username);
+    if (password === '') return wrongCredentials(username);
     if (authzid !== '' && identityToLocalpart(authzid, this.ctx.domain) !== username) {
       return failure('invalid-authzid', undefined, username);
     }
@@ -54,7 +54,7 @@ export class PlainServer implements SaslMechanism {
       // No such account: spend the same effort so timing does not reveal it.
       verifyPassword(fakeCredentials('sha256', username, this.ctx.scramIterations ?? DEFAULT_SCRAM_ITERATIONS.sha256), 'sha256', password);
     }
-    return failure('not-authorized', undefined, username);
+    return wrongCredentials(username);
   }
 }
 

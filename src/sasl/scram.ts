@@ -6,7 +6,7 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { JidError, prepareLocalpart } from '../jid';
 import { DEFAULT_SCRAM_ITERATIONS, H, HMAC, hashLength, safeEqual, xor, type ScramCredentials, type ScramHash } from './credentials';
 import type { ChannelBindingType, SaslContext, SaslMechanism, SaslStep } from './types';
-import { decodeBase64, decodeUtf8, failure, identityToLocalpart } from './util';
+import { decodeBase64, decodeUtf8, failure, identityToLocalpart, wrongCredentials } from './util';
 
 export interface ScramServerOptions {
   /** Test hook: produces the server's part of the nonce (default: 24 random bytes, base64). */
@@ -228,7 +228,7 @@ export class ScramServer implements SaslMechanism {
     const clientSignature = HMAC(this.hash, st.creds.storedKey, authMessage);
     const clientKey = xor(proof, clientSignature);
     const proofOk = safeEqual(H(this.hash, clientKey), st.creds.storedKey);
-    if (!proofOk || !st.exists) return failure('not-authorized', undefined, username);
+    if (!proofOk || !st.exists) return wrongCredentials(username);
 
     const serverSignature = HMAC(this.hash, st.creds.serverKey, authMessage);
     return { kind: 'success', username, data: Buffer.from(`v=${serverSignature.toString('base64')}`, 'utf8') };

@@ -22,7 +22,12 @@ export type SaslStep =
   /** username = normalised localpart; data = additional data with success (SCRAM server-final). */
   | { kind: 'success'; username: string; data?: Buffer }
   /** username when known, for throttling/logging. */
-  | { kind: 'failure'; condition: SaslCondition; text?: string; username?: string };
+  /**
+   * `guess`: credentials were checked and were wrong (a password guess). Only these are
+   * throttled; negotiation failures (an unsupported channel binding type, a malformed
+   * message) are not, so a client falling back from one mechanism to the next is not slowed.
+   */
+  | { kind: 'failure'; condition: SaslCondition; text?: string; username?: string; guess?: boolean };
 
 export interface SaslContext {
   /**

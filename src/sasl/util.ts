@@ -20,11 +20,16 @@ export function decodeBase64(s: string): Buffer | undefined {
   return BASE64.test(s) ? Buffer.from(s, 'base64') : undefined;
 }
 
-export function failure(condition: SaslCondition, text?: string, username?: string): SaslStep {
-  const step: { kind: 'failure'; condition: SaslCondition; text?: string; username?: string } = { kind: 'failure', condition };
+export function failure(condition: SaslCondition, text?: string, username?: string): Extract<SaslStep, { kind: 'failure' }> {
+  const step: Extract<SaslStep, { kind: 'failure' }> = { kind: 'failure', condition };
   if (text !== undefined) step.text = text;
   if (username !== undefined) step.username = username;
   return step;
+}
+
+/** A failure after checking credentials that were wrong: the kind that is throttled. */
+export function wrongCredentials(username: string): SaslStep {
+  return { ...failure('not-authorized', undefined, username), guess: true };
 }
 
 /**

@@ -22,8 +22,10 @@ export const NS_SASL_CB = 'urn:xmpp:sasl-cb:0';
 export const NS_REGISTER_FEATURE = 'http://jabber.org/features/iq-register';
 const NS_PING = 'urn:xmpp:ping';
 
-/** RFC 6120 §6.4.5: a few retries, then the connection goes. */
-const MAX_SASL_ATTEMPTS = 5;
+/** RFC 6120 §6.4.5: a few retries with wrong credentials, then the connection goes. */
+const MAX_WRONG_CREDENTIALS = 5;
+/** Failures of any kind (mechanism fallbacks, malformed messages) allowed on one stream. */
+const MAX_SASL_FAILURES = 10;
 /** Stanzas waiting for the handler before we stop reading from the socket. */
 const MAX_QUEUED = 64;
 
@@ -63,6 +65,7 @@ export class C2sSession implements Session {
   private username: string | undefined;
   private sasl: SaslMechanism | undefined;
   private saslFailures = 0;
+  private wrongCredentials = 0;
   private queue: Promise<void> = Promise.resolve();
   private queued = 0;
   private paused = false;
@@ -290,10 +293,12 @@ export class C2sSession implements Session {
     }
     this.sasl = undefined;
     if (step.kind === 'failure') {
+      if (!step.guess) return this.saslFailure(step.condition, step.text);
       const account = step.username ? `${step.username}@${this.domain}` : undefined;
       const delay = this.opts.throttle.fail(account, this.remoteAddress);
-      this.log.warn({ account, address: this.remoteAddress, mechanism: mech.name, condition: step.condition }, 'login failed');
+      this.log.warn({ account, address: this.remoteAddress, mechanism: mech.name }, 'login failed: wrong credentials');
       if (delay > 0) await sleep(delay);
+      this.wrongCredentials++;
       return this.saslFailure(step.condition, step.text);
     }
     this.username = step.username;
@@ -307,7 +312,8 @@ export class C2sSession implements Session {
 
   private saslFailure(condition: SaslCondition, text?: string): void {
     this.transport.send(x('failure', { xmlns: NS_SASL }, x(condition), text !== undefined ? x('text', { 'xml:lang': 'en' }, text) : undefined));
-    if (condition !== 'aborted' && ++this.saslFailures >= MAX_SASL_ATTEMPTS) {
+    if (condition === 'aborted') return;
+    if (++this.saslFailures >= MAX_SASL_FAILURES || this.wrongCredentials >= MAX_WRONG_CREDENTIALS) {
       this.fail(new StreamError('policy-violation', 'Too many failed authentication attempts'));
     }
   }

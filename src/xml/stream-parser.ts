@@ -61,9 +61,13 @@ interface Binding {
   used: boolean;
   /** Declared on an element inside a stanza (false: on the stream root, or predefined). */
   readonly inside: boolean;
+  /** Length of the list from here: prefix look-ups walk it, so it is bounded. */
+  readonly count: number;
 }
 
-const XML_BINDING: Binding = { prefix: 'xml', uri: XML_NS, next: null, used: true, inside: false };
+const XML_BINDING: Binding = { prefix: 'xml', uri: XML_NS, next: null, used: true, inside: false, count: 1 };
+/** Most prefix declarations in scope at once. */
+const MAX_PREFIXES = 64;
 
 const enum S {
   WS, // outside any built element: before the root, between stanzas, after the end
@@ -152,7 +156,10 @@ function internalize(s: string): string {
 function name(s: string, a: number, b: number): string {
   const len = b - a;
   if (len > MAX_CACHED_NAME) return s.slice(a, b);
-  const h = (s.charCodeAt(a) * 31 + s.charCodeAt(b - 1) * 7 + s.charCodeAt(a + (len >> 1)) * 3 + len * 131) & (NAME_CACHE_SIZE - 1);
+  let h = Math.imul(s.charCodeAt(a) + (len << 16), 0x9e3779b1);
+  h = Math.imul(h ^ s.charCodeAt(b - 1), 0x85ebca77);
+  h = Math.imul(h ^ s.charCodeAt(a + (len >> 1)), 0xc2b2ae3d);
+  h = (h ^ (h >>> 15)) & (NAME_CACHE_SIZE - 1);
   const c = nameCache[h]!;
   if (c.length === len) {
     let k = 0;
@@ -285,6 +292,10 @@ export class StreamParser {
   /** Bumped by reset() and end(), so a write() interrupted by a handler call can tell. */
   private gen = 0;
   private stopped = false;
+  /** Inside write(): a nested write() or end() from a handler is queued. */
+  private writing = false;
+  private queued: (Buffer | string)[] | null = null;
+  private endQueued = false;
 
   private state: S = S.WS;
   private atStart = true;
@@ -356,6 +367,29 @@ export class StreamParser {
 
   /** Feeds bytes (or already decoded text). Never throws; errors go to onError. */
   write(chunk: Buffer | string): void {
+    if (this.writing) {
+      // Called from a handler: parsed once the current chunk is done.
+      (this.queued ??= []).push(chunk);
+      return;
+    }
+    this.writing = true;
+    try {
+      this.writeChunk(chunk);
+      while (this.queued !== null) {
+        const q = this.queued;
+        this.queued = null;
+        for (const c of q) this.writeChunk(c);
+      }
+    } finally {
+      this.writing = false;
+    }
+    if (this.endQueued) {
+      this.endQueued = false;
+      this.end();
+    }
+  }
+
+  private writeChunk(chunk: Buffer | string): void {
     if (this.stopped) return;
     const gen = this.gen;
     try {
@@ -375,6 +409,7 @@ export class StreamParser {
   reset(): void {
     this.gen++;
     this.stopped = false;
+    this.endQueued = false;
     this.state = S.WS;
     this.atStart = true;
     this.declOk = false;
@@ -404,6 +439,10 @@ export class StreamParser {
    * inside a stanza; ending between stanzas without </stream:stream> is not an error here.
    */
   end(): void {
+    if (this.writing) {
+      this.endQueued = true;
+      return;
+    }
     if (this.stopped) return;
     try {
       if (this.carry !== null) throw nwf('truncated UTF-8 sequence at end of input');
@@ -1024,7 +1063,11 @@ export class StreamParser {
     const count = this.attrCount;
     if (count >= this.maxAttributes) throw err('policy-violation', 'too many attributes');
     const names = this.anames;
-    for (let k = 0; k < count; k++) if (names[k] === name) throw nwf('duplicate attribute');
+    if (count < 16) {
+      for (let k = 0; k < count; k++) if (names[k] === name) throw nwf('duplicate attribute');
+    } else if (Object.prototype.hasOwnProperty.call(this.attrs, name)) {
+      throw nwf('duplicate attribute');
+    }
     names[count] = name;
     this.attrCount = count + 1;
     const attrs = this.attrs;
@@ -1119,7 +1162,8 @@ export class StreamParser {
       }
       if (uri === XML_NS || uri === XMLNS_NS) throw nwf('reserved namespace name');
       if (uri === '') throw nwf('a prefix cannot be undeclared');
-      bind = { prefix: p, uri, next: bind, used: false, inside };
+      if (bind.count >= MAX_PREFIXES) throw err('policy-violation', 'too many namespace prefixes');
+      bind = { prefix: p, uri, next: bind, used: false, inside, count: bind.count + 1 };
     }
     return bind;
   }

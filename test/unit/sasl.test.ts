@@ -290,7 +290,7 @@ describe('SCRAM round trips', () => {
       const ctx = ctxWith({ juliet: 'r0m3o!' }, { channelBindings: plus ? cbData : new Map() });
       const opts: ClientOpts = plus ? { flag: 'p=tls-exporter', cbData: cbData.get('tls-exporter') } : {};
       const { final } = await runScram(createMechanism(name, ctx)!, new ScramClient(hash, 'juliet', 'wrong', opts));
-      expect(final).toEqual({ kind: 'failure', condition: 'not-authorized', username: 'juliet' });
+      expect(final).toEqual({ kind: 'failure', condition: 'not-authorized', username: 'juliet', guess: true });
     });
   }
 
@@ -336,9 +336,9 @@ describe('SCRAM round trips', () => {
     expect(fakeFirst1).toMatch(shape);
     expect(parseAttrs(fakeFirst1).s).toBe(parseAttrs(fakeFirst2).s);
     expect(parseAttrs(fakeFirst1).r).not.toBe(parseAttrs(fakeFirst2).r);
-    expect(real.final).toEqual({ kind: 'failure', condition: 'not-authorized', username: 'juliet' });
-    expect(fake1.final).toEqual({ kind: 'failure', condition: 'not-authorized', username: 'nobody' });
-    expect(fake2.final).toEqual({ kind: 'failure', condition: 'not-authorized', username: 'nobody' });
+    expect(real.final).toEqual({ kind: 'failure', condition: 'not-authorized', username: 'juliet', guess: true });
+    expect(fake1.final).toEqual({ kind: 'failure', condition: 'not-authorized', username: 'nobody', guess: true });
+    expect(fake2.final).toEqual({ kind: 'failure', condition: 'not-authorized', username: 'nobody', guess: true });
     // a different fake user gets a different salt
     const fake3 = await runScram(createMechanism('SCRAM-SHA-256', ctx)!, new ScramClient('sha256', 'someone', 'bad'));
     expect(parseAttrs(expectChallenge(fake3.first).toString()).s).not.toBe(parseAttrs(fakeFirst1).s);
@@ -408,7 +408,9 @@ describe('SCRAM round trips', () => {
       const ctx = ctxWith({ juliet: 'pw' }, { channelBindings: new Map([['tls-server-end-point', Buffer.alloc(32)]]) });
       for (const type of ['tls-exporter', 'tls-unique']) {
         const client = new ScramClient('sha256', 'juliet', 'pw', { flag: `p=${type}`, cbData: Buffer.alloc(32) });
-        expectFailure(await createMechanism('SCRAM-SHA-256-PLUS', ctx)!.step(client.first()), 'not-authorized');
+        const step = expectFailure(await createMechanism('SCRAM-SHA-256-PLUS', ctx)!.step(client.first()), 'not-authorized');
+        // A negotiation failure, not a password guess: clients fall back to the next mechanism unthrottled.
+        expect(step).not.toHaveProperty('guess');
       }
     });
 
@@ -544,14 +546,14 @@ describe('PLAIN', () => {
     const creds = deriveScramCredentials('sha1', 'pw', 50);
     const ctx: SaslContext = { lookup: (u, h) => (h === 'sha1' && u === 'old' ? creds : undefined), channelBindings: new Map(), secure: true };
     expect(await plain(ctx, '\0old\0pw')).toEqual({ kind: 'success', username: 'old' });
-    expect(await plain(ctx, '\0old\0pW')).toEqual({ kind: 'failure', condition: 'not-authorized', username: 'old' });
+    expect(await plain(ctx, '\0old\0pW')).toEqual({ kind: 'failure', condition: 'not-authorized', username: 'old', guess: true });
   });
 
   it('fails with wrong password, unknown user, empty password', async () => {
     const ctx = ctxWith({ juliet: 'pw' });
-    expect(await plain(ctx, '\0juliet\0nope')).toEqual({ kind: 'failure', condition: 'not-authorized', username: 'juliet' });
-    expect(await plain(ctx, '\0nobody\0pw')).toEqual({ kind: 'failure', condition: 'not-authorized', username: 'nobody' });
-    expect(await plain(ctx, '\0juliet\0')).toEqual({ kind: 'failure', condition: 'not-authorized', username: 'juliet' });
+    expect(await plain(ctx, '\0juliet\0nope')).toEqual({ kind: 'failure', condition: 'not-authorized', username: 'juliet', guess: true });
+    expect(await plain(ctx, '\0nobody\0pw')).toEqual({ kind: 'failure', condition: 'not-authorized', username: 'nobody', guess: true });
+    expect(await plain(ctx, '\0juliet\0')).toEqual({ kind: 'failure', condition: 'not-authorized', username: 'juliet', guess: true });
     expectFailure(await plain(ctx, '\0juliet@other.lit/res\0pw'), 'not-authorized');
   });
 
@@ -606,17 +608,17 @@ describe('asynchronous lookup', () => {
       expect(ok.final?.kind === 'success' && client.verifyServerFinal(ok.final.data)).toBe(true);
       expect(ctx.lookups).toEqual([`${hash}:juliet`]);
       const wrong = await runScram(createMechanism(name, ctx)!, new ScramClient(hash, 'juliet', 'wrong'));
-      expect(wrong.final).toEqual({ kind: 'failure', condition: 'not-authorized', username: 'juliet' });
+      expect(wrong.final).toEqual({ kind: 'failure', condition: 'not-authorized', username: 'juliet', guess: true });
       const unknown = await runScram(createMechanism(name, ctx)!, new ScramClient(hash, 'nobody', 'r0m3o!'));
       expect(expectChallenge(unknown.first).toString()).toMatch(/^r=[^,]+,s=[A-Za-z0-9+/]{22}==,i=4096$/);
-      expect(unknown.final).toEqual({ kind: 'failure', condition: 'not-authorized', username: 'nobody' });
+      expect(unknown.final).toEqual({ kind: 'failure', condition: 'not-authorized', username: 'nobody', guess: true });
     }
 
     const ctx = asyncCtx({ juliet: 'r0m3o!' });
     const plain = (msg: string): Promise<SaslStep> => createMechanism('PLAIN', ctx)!.step(b(msg));
     expect(await plain('\0juliet\0r0m3o!')).toEqual({ kind: 'success', username: 'juliet' });
-    expect(await plain('\0juliet\0wrong')).toEqual({ kind: 'failure', condition: 'not-authorized', username: 'juliet' });
-    expect(await plain('\0nobody\0r0m3o!')).toEqual({ kind: 'failure', condition: 'not-authorized', username: 'nobody' });
+    expect(await plain('\0juliet\0wrong')).toEqual({ kind: 'failure', condition: 'not-authorized', username: 'juliet', guess: true });
+    expect(await plain('\0nobody\0r0m3o!')).toEqual({ kind: 'failure', condition: 'not-authorized', username: 'nobody', guess: true });
     expect(ctx.lookups).toEqual(['sha256:juliet', 'sha256:juliet', 'sha256:nobody', 'sha1:nobody']);
 
     // PLAIN's SHA-1 fallback also awaits
@@ -631,6 +633,7 @@ describe('asynchronous lookup', () => {
       kind: 'failure',
       condition: 'not-authorized',
       username: 'old',
+      guess: true,
     });
   });
 });

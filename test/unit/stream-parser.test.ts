@@ -2,6 +2,7 @@ import { Element, x } from '../../src/xml/element';
 import { StreamError } from '../../src/errors';
 import { StreamParser, DEFAULT_PARSER_LIMITS, type StreamParserLimits } from '../../src/xml/stream-parser';
 import { parseXml } from '../../src/xml/parse';
+import { SaxesParser, type SaxesAttributeNS, type SaxesTagNS } from 'saxes';
 
 const NS_STREAM = 'http://etherx.jabber.org/streams';
 const HEADER = `<stream:stream xmlns='jabber:client' xmlns:stream='${NS_STREAM}' to='capulet.lit' version='1.0' xml:lang='en'>`;
@@ -299,6 +300,23 @@ describe('StreamParser: well-formedness', () => {
     expect(r.els).toEqual([]);
   });
 
+  test('write() and end() called from a handler run after the current chunk', () => {
+    const seen: string[] = [];
+    const p: StreamParser = new StreamParser({
+      onOpen: () => seen.push('open'),
+      onElement: (el) => {
+        seen.push(el.name);
+        if (el.name === 'a') p.write('<c/>');
+        if (el.name === 'c') p.end();
+      },
+      onClose: () => seen.push('close'),
+      onError: (e) => seen.push('error ' + e.condition),
+    });
+    p.write(HEADER + '<a/><b/>');
+    p.write('<d/>');
+    expect(seen).toEqual(['open', 'a', 'b', 'c']);
+  });
+
   test('a throwing handler becomes internal-server-error instead of a throw from write()', () => {
     const errors: StreamError[] = [];
     const p = new StreamParser({
@@ -397,6 +415,17 @@ describe('StreamParser: chunking', () => {
       const n = 1 + Math.floor(r() * 40);
       const points = Array.from({ length: n }, () => Math.floor(r() * buf.length));
       expect(snapshot(feed(cut(buf, points)))).toEqual(whole);
+    }
+  });
+
+  test("']]>' in text is caught wherever the chunks split it", () => {
+    const s = HEADER + '<message><body>ab]]>cd</body></message>';
+    for (let p = 1; p < s.length; p++) {
+      expect(cond(feed([s.slice(0, p), s.slice(p)]))).toBe('not-well-formed');
+    }
+    for (let p = 1; p < s.length; p++) {
+      const ok = HEADER + '<message><body>a]]b]>c] ]>d]</body></message>';
+      expect(feed([ok.slice(0, p), ok.slice(p)]).els[0]!.getChildText('body')).toBe('a]]b]>c] ]>d]');
     }
   });
 
@@ -606,6 +635,20 @@ describe('StreamParser: limits', () => {
     expect(cond(feed([HEADER, nest(5)], { maxDepth: 4 }))).toBe('policy-violation');
   });
 
+  test('namespace prefixes in scope', () => {
+    const decls = (n: number, from = 0) => Array.from({ length: n }, (_, k) => `xmlns:p${from + k}='urn:${from + k}'`).join(' ');
+    // 64 in all, counting the predefined xml prefix and the stream root's xmlns:stream.
+    expect(stanzas(`<message ${decls(40)}><a ${decls(22, 40)}/></message>`).errors).toEqual([]);
+    expect(cond(stanzas(`<message ${decls(40)}><a ${decls(23, 40)}/></message>`))).toBe('policy-violation');
+  });
+
+  test('duplicate attributes are caught among many', () => {
+    const attrs = Array.from({ length: 40 }, (_, k) => `a${k}='${k}'`).join(' ');
+    expect(cond(stanzas(`<message ${attrs} a3='x'/>`))).toBe('not-well-formed');
+    expect(cond(stanzas(`<message ${attrs} a39='x'/>`))).toBe('not-well-formed');
+    expect(stanzas(`<message ${attrs} a40='x'/>`).errors).toEqual([]);
+  });
+
   test('attributes per element', () => {
     const attrs = (n: number) => Array.from({ length: n }, (_, k) => `a${k}='${k}'`).join(' ');
     expect(stanzas(`<message ${attrs(64)}/>`).errors).toEqual([]);
@@ -638,5 +681,119 @@ describe('StreamParser: escaping round trip', () => {
     const again = stanzas(r.els[0]!.toString());
     expect(again.errors).toEqual([]);
     expect(again.els[0]).toEqual(r.els[0]);
+  });
+});
+
+describe('StreamParser: differential test against saxes', () => {
+  /** saxes (a conformant, slow parser) with our restrictions added through its events; the tree built like ours. */
+  function viaSaxes(doc: string): string | null {
+    const p = new SaxesParser({ xmlns: true });
+    const stack: Element[] = [];
+    const uris: string[] = [];
+    let root: Element | null = null;
+    let failed = false;
+    const fail = () => void (failed = true);
+    p.on('error', fail);
+    p.on('doctype', fail);
+    p.on('comment', fail);
+    p.on('processinginstruction', fail);
+    p.on('opentag', (t: SaxesTagNS) => {
+      const attrs: Record<string, string> = {};
+      const as = t.attributes as Record<string, SaxesAttributeNS>;
+      for (const k in as) if (as[k]!.prefix !== 'xmlns' && k !== 'xmlns') attrs[k] = as[k]!.value;
+      const el = new Element(t.local, attrs, []);
+      const d = stack.length;
+      if (d === 0 ? t.uri !== '' : t.uri !== uris[d - 1]) attrs.xmlns = t.uri;
+      if (d > 0) stack[d - 1]!.children.push(el);
+      else root = el;
+      stack.push(el);
+      uris.push(t.uri);
+    });
+    const text = (t: string) => {
+      const top = stack[stack.length - 1];
+      if (top === undefined || t === '') return; // saxes reports an empty CDATA section; we have no empty strings
+      const ch = top.children;
+      if (typeof ch[ch.length - 1] === 'string') ch[ch.length - 1] += t;
+      else ch.push(t);
+    };
+    p.on('text', text);
+    p.on('cdata', text);
+    p.on('closetag', () => {
+      stack.pop();
+      uris.pop();
+    });
+    try {
+      p.write(doc);
+      p.close();
+    } catch {
+      failed = true;
+    }
+    return failed || root === null ? null : canon(root);
+  }
+
+  /** Attribute order and kept xmlns:prefix declarations aside. */
+  function canon(el: Element): string {
+    const keys = Object.keys(el.attrs)
+      .filter((k) => !k.startsWith('xmlns:'))
+      .sort();
+    return (
+      '<' + el.name + keys.map((k) => ` ${k}=${JSON.stringify(el.attrs[k])}`).join('') + '>' +
+      el.children.map((c) => (typeof c === 'string' ? JSON.stringify(c) : canon(c))).join('') + '</>'
+    );
+  }
+
+  function viaUs(doc: string): string | null {
+    try {
+      return canon(parseXml(doc));
+    } catch {
+      return null;
+    }
+  }
+
+  test('same verdict and same tree on thousands of mutated documents', () => {
+    const bases = [
+      "<?xml version='1.0'?><message xmlns='jabber:client' to='a@b' id='x&amp;y'><body>hi &lt;there&gt; &#233; é😀</body>" +
+        "<x:y xmlns:x='urn:x' x:a='1'><z/></x:y><![CDATA[c]]></message>",
+      "<a xmlns='urn:a' xml:lang='en'><b c=\"d\" e='f\tg'/>text\r\n<p:q xmlns:p='urn:p'>t</p:q><r xmlns=''/></a>",
+    ];
+    const alphabet = ['<', '>', '&', ';', '"', "'", '/', '=', ']', ' ', ':', 'x', '\u0001', '#', '!', '?', '-', '[', 'xmlns', 'xml:',
+      '&#0;', '&#x41;', ']]>', '<![CDATA[', '\n', '\r', 'p:', '1', 'é', '😀', '\t', 'xmlns:p="urn:q"', " xmlns='urn:z'", '\ufffe', '·', '\u0300'];
+    const r = rng(99);
+    let accepted = 0;
+    for (let k = 0; k < 6000; k++) {
+      const cps = Array.from(bases[k % bases.length]!);
+      for (let m = 1 + Math.floor(r() * 3); m > 0; m--) {
+        const pos = Math.floor(r() * (cps.length + 1));
+        const op = r();
+        const ins = alphabet[Math.floor(r() * alphabet.length)]!;
+        if (op < 0.33) cps.splice(pos, 1);
+        else if (op < 0.66) cps.splice(pos, 0, ins);
+        else cps.splice(pos, 1, ins);
+      }
+      const doc = cps.join('');
+      // saxes trims namespace names; the Namespaces spec does not.
+      if (/xmlns(:[^=]*)?\s*=\s*(['"])(\s[^'"]*|[^'"]*\s)\2/.test(doc)) continue;
+      const ours = viaUs(doc);
+      const theirs = viaSaxes(doc);
+      expect([doc, ours]).toEqual([doc, theirs]);
+      if (ours !== null) {
+        accepted++;
+        // Byte-chunked through the stream parser, it comes out the same.
+        const body = doc.replace(/^<\?xml[^>]*>/, '');
+        if (body.startsWith("<message xmlns='jabber:client'")) {
+          const buf = Buffer.from(HEADER + body);
+          const chunks: Buffer[] = [];
+          for (let a = 0; a < buf.length; ) {
+            const n = 1 + Math.floor(r() * 9);
+            chunks.push(buf.subarray(a, a + n));
+            a += n;
+          }
+          const res = feed(chunks);
+          expect(res.errors).toEqual([]);
+          expect(canon(res.els[0]!)).toBe(ours);
+        }
+      }
+    }
+    expect(accepted).toBeGreaterThan(500);
   });
 });
