@@ -78,3 +78,12 @@ describe('parseXml', () => {
     expect(() => parseXml('<a><b><c/></b></a>', { maxDepth: 2 })).toThrow(StreamError);
   });
 });
+
+describe('escaping round trip of whitespace the parser would normalise', () => {
+  it('keeps TAB, LF and CR in attributes and CR in text', () => {
+    const el = x('a', { b: 'x\ty\nz\rw' }, 'line1\r\nline2');
+    const back = parseXml(el.toString());
+    expect(back.attrs.b).toBe('x\ty\nz\rw');
+    expect(back.text()).toBe('line1\r\nline2');
+  });
+});
