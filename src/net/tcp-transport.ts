@@ -83,10 +83,8 @@ export class TcpTransport implements Transport {
     if (!this.canStartTls) throw new Error('STARTTLS is not available on this connection');
     this.flush();
     const raw = this.socket;
-    raw.removeAllListeners('data');
-    raw.removeAllListeners('close');
-    raw.removeAllListeners('error');
-    raw.removeAllListeners('end');
+    // Only our own listeners move to the TLS socket; others (the listener's bookkeeping) stay.
+    this.unlisten(raw);
     const secure = new TLSSocket(raw, { isServer: true, secureContext: this.secureContext });
     this.socket = secure;
     this.tls = true;
@@ -111,17 +109,29 @@ export class TcpTransport implements Transport {
     this.socket.resume();
   }
 
+  private readonly onData = (chunk: Buffer) => {
+    this.events?.onActivity();
+    this.parser.write(chunk);
+  };
+  private readonly onError = () => this.socket.destroy();
+  private readonly onEnd = () => {
+    // The peer half-closed without </stream:stream>: finish our side too.
+    if (!this.ended) this.close();
+  };
+  private readonly onSocketClose = () => this.disconnect();
+
   private listen(socket: Socket): void {
-    socket.on('data', (chunk: Buffer) => {
-      this.events?.onActivity();
-      this.parser.write(chunk);
-    });
-    socket.on('error', () => this.socket.destroy());
-    socket.on('end', () => {
-      // The peer half-closed without </stream:stream>: finish our side too.
-      if (!this.ended) this.close();
-    });
-    socket.on('close', () => this.disconnect());
+    socket.on('data', this.onData);
+    socket.on('error', this.onError);
+    socket.on('end', this.onEnd);
+    socket.on('close', this.onSocketClose);
+  }
+
+  private unlisten(socket: Socket): void {
+    socket.off('data', this.onData);
+    socket.off('error', this.onError);
+    socket.off('end', this.onEnd);
+    socket.off('close', this.onSocketClose);
   }
 
   private disconnect(): void {

@@ -69,7 +69,6 @@ export class C2sSession implements Session {
   private queue: Promise<void> = Promise.resolve();
   private queued = 0;
   private paused = false;
-  private closeError: StreamError | undefined;
   private readonly createdAt = Date.now();
   private lastActivity = Date.now();
   private pingSentAt = 0;
@@ -89,7 +88,7 @@ export class C2sSession implements Session {
     transport.attach({
       onOpen: (attrs, name) => this.onOpen(attrs, name),
       onElement: (el) => this.enqueue(el),
-      onClose: () => this.transport.close(),
+      onClose: () => this.end(),
       onStreamError: (err) => this.fail(err),
       onDisconnect: () => this.onDisconnect(),
       onActivity: () => {
@@ -113,10 +112,7 @@ export class C2sSession implements Session {
   }
 
   close(error?: StreamError): void {
-    if (this.stage === 'closed') return;
-    this.closeError = error;
-    if (error) this.transport.closeWithError(error);
-    else this.transport.close();
+    this.end(error);
   }
 
   /** Called about every few seconds by the listener: auth deadline and idle detection (XEP-0199 ping, then drop). */
@@ -373,23 +369,40 @@ export class C2sSession implements Session {
 
   private fail(err: StreamError): void {
     if (this.stage === 'closed') return;
-    this.closeError = err;
-    if (!this.streamOpen) {
-      // RFC 6120 §4.9.1.2: a stream error is sent inside a stream, so open ours first.
-      this.transport.openStream({ from: this.domain, id: randomBytes(8).toString('hex'), version: '1.0' });
-      this.streamOpen = true;
-    }
     if (err.condition !== 'connection-timeout' && err.condition !== 'system-shutdown' && err.condition !== 'conflict') {
       this.log.info({ condition: err.condition, text: err.text, address: this.remoteAddress }, 'stream error');
     }
-    this.transport.closeWithError(err);
+    this.end(err);
   }
 
-  private onDisconnect(): void {
+  /**
+   * Ends the stream (with an error when given). The session stops being routable at once,
+   * not when TCP finally closes, so contacts see it leave without delay.
+   */
+  private end(error?: StreamError): void {
+    if (this.stage === 'closed') return;
     const wasBound = this.stage === 'bound';
     this.stage = 'closed';
+    if (error) {
+      if (!this.streamOpen) {
+        // RFC 6120 §4.9.1.2: a stream error is sent inside a stream, so open ours first.
+        this.transport.openStream({ from: this.domain, id: randomBytes(8).toString('hex'), version: '1.0' });
+        this.streamOpen = true;
+      }
+      this.transport.closeWithError(error);
+    } else {
+      this.transport.close();
+    }
+    if (wasBound) void this.core.unbind(this, error);
+  }
+
+  /** The connection is gone, whoever closed it. */
+  private onDisconnect(): void {
     this.log.debug('disconnected');
-    if (wasBound) void this.core.unbind(this, this.closeError);
+    if (this.stage === 'closed') return;
+    const wasBound = this.stage === 'bound';
+    this.stage = 'closed';
+    if (wasBound) void this.core.unbind(this);
   }
 }
 

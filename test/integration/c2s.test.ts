@@ -103,6 +103,19 @@ describe('c2s over TCP with TLS', () => {
     await c.stop();
   });
 
+  it('forgets connections once they close, STARTTLS ones included', async () => {
+    // Earlier tests may leave unauthenticated connections until their auth timeout: count ours only.
+    const before = t.server.connectionCount;
+    const clients = await Promise.all([1, 2, 3].map((i) => jsClient({ port: t.port, username: 'bob', password: 'builder', resource: `n${i}` })));
+    const direct = await jsClient({ port: t.tlsPort, username: 'bob', password: 'builder', resource: 'direct', tls: 'direct' });
+    for (const c of [...clients, direct]) await c.stop();
+    // A closed stream stops being routable at once; the sockets follow.
+    const ours = ['n1', 'n2', 'n3', 'direct'];
+    expect(t.server.core.sessions.ofAccount('bob@localhost').filter((s) => ours.includes(s.jid.resource))).toHaveLength(0);
+    for (let i = 0; i < 120 && t.server.connectionCount > before; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(t.server.connectionCount).toBeLessThanOrEqual(before);
+  });
+
   it('replaces the old session when the same resource binds again', async () => {
     const first = await jsClient({ port: t.port, username: 'alice', password: 'wonderland', resource: 'dup' });
     const closed = new Promise<string>((resolve) => first.xmpp.on('element', (el: { name: string; toString(): string }) => {
