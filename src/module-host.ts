@@ -12,6 +12,7 @@ import type { IqHandler, IqScope, ModuleApi, ServiceMap, UserAdmin, XmppModule }
 interface Loaded {
   mod: XmppModule;
   undo: (() => void)[];
+  streamFeatures: readonly Element[];
 }
 
 export interface ModuleHostDeps {
@@ -49,7 +50,7 @@ export class ModuleHost {
   /** Post-authentication stream features declared by loaded modules. */
   streamFeatures(): Element[] {
     const out: Element[] = [];
-    for (const { mod } of this.loaded.values()) out.push(...(mod.streamFeatures ?? []));
+    for (const { streamFeatures } of this.loaded.values()) out.push(...streamFeatures);
     return out;
   }
 
@@ -109,7 +110,8 @@ export class ModuleHost {
       for (const u of undo.reverse()) u();
       throw new Error(`module ${mod.name}: setup failed: ${(err as Error).message}`);
     }
-    this.loaded.set(mod.name, { mod, undo });
+    const features = typeof mod.streamFeatures === 'function' ? mod.streamFeatures(merged) : mod.streamFeatures ?? [];
+    this.loaded.set(mod.name, { mod, undo, streamFeatures: features });
   }
 
   async unload(name: string): Promise<void> {

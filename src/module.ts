@@ -84,8 +84,8 @@ export interface XmppModule<Options = any> {
   readonly name: string;
   /** Disco#info features this module adds to the server's (XEP-0030). */
   readonly features?: readonly string[];
-  /** Stream features offered to a client once it has authenticated (e.g. roster versioning). */
-  readonly streamFeatures?: readonly Element[];
+  /** Stream features offered to a client once it has authenticated (e.g. roster versioning); a function when they depend on the options. */
+  readonly streamFeatures?: readonly Element[] | ((options: Options) => readonly Element[]);
   /** Modules that must be loaded first. */
   readonly dependencies?: readonly string[];
   /** Merged with the config's `modules.<name>` options. */

@@ -53,13 +53,14 @@ export default defineModule({
     // A broadcast unavailable presence: note its status; when no other resource stays
     // available, the account went offline now. Fallback band: only presence that no policy
     // (rate limit, blocking) stopped, and before the presence module clears session.presence.
-    api.hook('stanza/outbound', async ({ session, stanza, to }) => {
+    // Not async: every outbound stanza passes here, and most return at the first line.
+    api.hook('stanza/outbound', ({ session, stanza, to }) => {
       if (stanza.name !== 'presence' || to !== undefined) return;
       if (stanza.attrs.type === undefined) session.data.delete(STATUS_KEY); // available again: that goodbye is void
       if (stanza.attrs.type !== 'unavailable') return;
       const status = stanza.getChildText('status') ?? '';
       session.data.set(STATUS_KEY, status);
-      if (!otherAvailable(session)) await store.set(session.jid.bareString, { at: Date.now(), status });
+      if (!otherAvailable(session)) return store.set(session.jid.bareString, { at: Date.now(), status }).then(() => undefined);
     }, Priority.Fallback);
 
     // Session ended: the logout time when no resource of the account remains available.

@@ -39,7 +39,7 @@ export default defineModule<PresenceOptions>({
   name: 'presence',
   dependencies: ['roster'],
   // RFC 6121 §3.4.1: announces subscription pre-approval after authentication.
-  streamFeatures: [x('sub', { xmlns: NS_PREAPPROVAL })],
+  streamFeatures: (options) => (options.preApproval ? [x('sub', { xmlns: NS_PREAPPROVAL })] : []),
   defaults: { preApproval: true },
   migrations: PRESENCE_MIGRATIONS,
   setup(api) {

@@ -605,3 +605,14 @@ describe('presence (RFC 6121 §3, §4)', () => {
     });
   });
 });
+
+describe('pre-approval stream feature', () => {
+  it('is advertised only while pre-approval is on', async () => {
+    const on = await createTestHost({ modules: [roster, presence] });
+    expect(on.core.modules.streamFeatures().map(String)).toContain('<sub xmlns="urn:xmpp:features:pre-approval"/>');
+    await on.close();
+    const off = await createTestHost({ modules: [roster, presence], options: { presence: { preApproval: false } } });
+    expect(off.core.modules.streamFeatures().map(String)).not.toContain('<sub xmlns="urn:xmpp:features:pre-approval"/>');
+    await off.close();
+  });
+});
