@@ -86,6 +86,9 @@ export class ModuleHost {
       },
       fire: <K extends HookName>(name: K, payload: HookMap[K]) =>
         hooks.fire(name, payload, (err, owner) => log.error({ err, module: owner }, 'hook handler failed')),
+      serveDomain: (domain: string, handler: (stanza: Element) => void | Promise<void>) => {
+        undo.push(router.registerDomain(domain, handler));
+      },
       route: (stanza: Element) => router.route(stanza),
       provide: <K extends keyof ServiceMap>(name: K, impl: ServiceMap[K]) => {
         if (this.services.has(name as string)) throw new Error(`service ${String(name)} is already provided`);

@@ -69,6 +69,11 @@ export interface ModuleApi<Options = Record<string, never>> {
   hook<K extends HookName>(name: K, handler: HookHandler<K>, priority?: number): void;
   /** Fire an event for other modules (e.g. one this module declared). True when claimed. */
   fire<K extends HookName>(name: K, payload: HookMap[K]): Promise<boolean>;
+  /**
+   * Serve a whole domain (a component such as conference.example.org): every stanza addressed
+   * to it or its JIDs comes to `handler`, with 'from' already trusted. Undone on unload.
+   */
+  serveDomain(domain: string, handler: (stanza: Element) => void | Promise<void>): void;
   /** Deliver a stanza by its 'to' as if it came from its 'from' (which must be set). */
   route(stanza: Element): Promise<void>;
   /** Offer a service to other modules; withdrawn on unload. */
