@@ -21,6 +21,11 @@ export interface HookMap {
   'presence/inbound': { stanza: Element; to: Jid; from: Jid };
   /** A message addressed to a local account (bare or full), before delivery. Claim to drop or divert it. */
   'message/inbound': { stanza: Element; to: Jid; from: Jid };
+  /**
+   * A message to a local account was handed to these sessions (one for a full JID, the
+   * highest-priority ones for a bare JID). Fired only when someone listens; for carbons.
+   */
+  'message/delivered': { stanza: Element; to: Jid; from: Jid; sessions: readonly Session[] };
   /** A message for a local account that no session could take. Claim when stored. */
   'message/offline': { stanza: Element; to: Jid; from: Jid };
   /** A message or presence addressed to the server itself (no localpart). */

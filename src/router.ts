@@ -143,7 +143,7 @@ export class LocalRouter implements StanzaRouter {
     const type = stanza.attrs.type ?? 'normal';
     if (to.resource !== '') {
       const target = this.sessions.get(to);
-      if (target) return target.send(stanza);
+      if (target) return this.handOver(stanza, to, from, [target]);
       // §8.5.3.2.1: no such resource. Chat and normal fall back to the bare JID.
       if (type === 'groupchat') return this.bounce(stanza, new StanzaError('service-unavailable'));
       if (type !== 'chat' && type !== 'normal') return;
@@ -153,16 +153,19 @@ export class LocalRouter implements StanzaRouter {
     const bare = to.bareString;
     const targets = highestPriority(this.sessions.ofAccount(bare));
     if (type === 'headline') {
-      for (const s of this.sessions.ofAccount(bare)) if (s.presence && s.priority >= 0) s.send(stanza);
-      return;
+      return this.handOver(stanza, to, from, this.sessions.ofAccount(bare).filter((s) => s.presence && s.priority >= 0));
     }
-    if (targets.length > 0) {
-      for (const s of targets) s.send(stanza);
-      return;
-    }
+    if (targets.length > 0) return this.handOver(stanza, to, from, targets);
     if (!(await this.accounts.exists(bare))) return this.bounce(stanza, new StanzaError('service-unavailable'));
     if (await this.hooks.fire('message/offline', { stanza, to: to.bare(), from }, this.onHookError)) return;
     this.bounce(stanza, new StanzaError('service-unavailable'));
+  }
+
+  private async handOver(stanza: Element, to: Jid, from: Jid, sessions: readonly Session[]): Promise<void> {
+    for (const s of sessions) s.send(stanza);
+    if (sessions.length > 0 && this.hooks.has('message/delivered')) {
+      await this.hooks.fire('message/delivered', { stanza, to, from, sessions }, this.onHookError);
+    }
   }
 
   private async handleIq(stanza: Element, from: Jid, to: Jid | undefined, session: Session | undefined): Promise<void> {
