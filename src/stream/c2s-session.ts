@@ -73,6 +73,8 @@ export class C2sSession implements Session {
   private lastActivity = Date.now();
   private pingSentAt = 0;
   private readonly log: Logger;
+  /** Stanzas (and so message bodies) are logged at debug level only. */
+  private readonly debug: boolean;
 
   constructor(
     private readonly transport: Transport,
@@ -84,6 +86,7 @@ export class C2sSession implements Session {
     this.remoteAddress = transport.remoteAddress;
     this.domain = core.domains[0]!;
     this.log = log.child({ session: this.id });
+    this.debug = this.log.isLevelEnabled('debug');
     if (transport.secure) this.stage = 'auth';
     transport.attach({
       onOpen: (attrs, name) => this.onOpen(attrs, name),
@@ -108,7 +111,9 @@ export class C2sSession implements Session {
   }
 
   send(stanza: Element): void {
-    if (this.stage !== 'closed') this.transport.send(stanza);
+    if (this.stage === 'closed') return;
+    if (this.debug) this.log.debug({ out: stanza.toString() }, 'stanza out');
+    this.transport.send(stanza);
   }
 
   close(error?: StreamError): void {
@@ -351,6 +356,7 @@ export class C2sSession implements Session {
   // ---- stanzas ------------------------------------------------------------------
 
   private async handleStanza(el: Element): Promise<void> {
+    if (this.debug) this.log.debug({ in: el.toString() }, 'stanza in');
     if (el.attrs.xmlns !== NS_CLIENT || (el.name !== 'message' && el.name !== 'presence' && el.name !== 'iq')) {
       throw new StreamError('unsupported-stanza-type', `<${el.name}/> is not a stanza this server understands here`);
     }
