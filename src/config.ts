@@ -2,6 +2,7 @@ import { readFileSync, existsSync } from 'node:fs';
 import { dirname, resolve, join } from 'node:path';
 import YAML from 'yaml';
 import { Jid } from './jid';
+import { parseAddressBlock } from './net/http-proxy';
 
 /** The whole configuration, with every default filled in. See config/xmppd.yaml for the documented file. */
 export interface Config {
@@ -18,7 +19,21 @@ export interface Config {
     tlsPort: number | null;
     requireTls: boolean;
   };
-  http: { host: string; port: number | null; tlsPort: number | null };
+  http: {
+    host: string;
+    /** Plain HTTP port (WebSocket, BOSH, host-meta, health); null turns it off. */
+    port: number | null;
+    /** HTTPS port, with the c2s certificate. */
+    tlsPort: number | null;
+    /** Reverse proxies (addresses or CIDR blocks) whose X-Forwarded-For / X-Forwarded-Proto are believed. */
+    trustedProxies: string[];
+    /** Allow logins over plain http/ws from addresses that are neither loopback nor a trusted proxy. */
+    allowInsecure: boolean;
+    /** Origins (scheme://host[:port]) allowed to open a WebSocket; null allows any. */
+    allowedOrigins: string[] | null;
+    /** When set, every WebSocket client is sent there with <close see-other-uri/> (RFC 7395 §3.6.1). */
+    websocketSeeOtherUri: string | null;
+  };
   tls: { cert: string | null; key: string | null };
   limits: {
     maxStanzaBytes: number;
@@ -35,7 +50,11 @@ export interface Config {
     failureDelayMs: number;
     maxFailureDelayMs: number;
   };
-  sessions: { resourceConflict: 'replace' | 'refuse' };
+  sessions: {
+    resourceConflict: 'replace' | 'refuse';
+    /** Seconds a session with XEP-0198 stream management waits for its client to resume after a dropped connection. */
+    resumeTimeout: number;
+  };
   /** Per-module options; `false` turns a module off. */
   modules: Record<string, Record<string, unknown> | false>;
 }
@@ -64,11 +83,11 @@ function defaults(baseDir: string): Config {
     dataDir: resolve(baseDir, '..', 'data'),
     log: { level: 'info', format: 'auto' },
     c2s: { host: '::', port: 5222, tlsPort: 5223, requireTls: true },
-    http: { host: '::', port: 5280, tlsPort: 5443 },
+    http: { host: '::', port: 5280, tlsPort: 5443, trustedProxies: [], allowInsecure: false, allowedOrigins: null, websocketSeeOtherUri: null },
     tls: { cert: null, key: null },
     limits: { maxStanzaBytes: 262144, maxDepth: 32, maxAttributes: 64, authTimeout: 30, idleTimeout: 300, maxConnectionsPerAddress: 64 },
     auth: { failureDelayMs: 1000, maxFailureDelayMs: 16000 },
-    sessions: { resourceConflict: 'replace' },
+    sessions: { resourceConflict: 'replace', resumeTimeout: 300 },
     modules: {},
   };
 }
@@ -135,6 +154,10 @@ export function buildConfig(raw: unknown, baseDir: string, env: Env = {}, source
           if (k === 'host') cfg.http.host = v.string(o[k], 'http.host');
           else if (k === 'port') cfg.http.port = v.port(o[k], 'http.port');
           else if (k === 'tlsPort') cfg.http.tlsPort = v.port(o[k], 'http.tlsPort');
+          else if (k === 'trustedProxies') cfg.http.trustedProxies = v.addressBlocks(o[k], 'http.trustedProxies');
+          else if (k === 'allowInsecure') cfg.http.allowInsecure = v.bool(o[k], 'http.allowInsecure');
+          else if (k === 'allowedOrigins') cfg.http.allowedOrigins = o[k] === null ? null : v.origins(o[k], 'http.allowedOrigins');
+          else if (k === 'websocketSeeOtherUri') cfg.http.websocketSeeOtherUri = o[k] === null ? null : v.url(o[k], 'http.websocketSeeOtherUri', ['ws:', 'wss:', 'http:', 'https:']);
           else v.unknown(`http.${k}`);
         }
         break;
@@ -169,6 +192,7 @@ export function buildConfig(raw: unknown, baseDir: string, env: Env = {}, source
         const o = v.object(root[key], 'sessions');
         for (const k of Object.keys(o)) {
           if (k === 'resourceConflict') cfg.sessions.resourceConflict = v.oneOf(o[k], 'sessions.resourceConflict', ['replace', 'refuse']);
+          else if (k === 'resumeTimeout') cfg.sessions.resumeTimeout = v.nonNegativeInt(o[k], 'sessions.resumeTimeout');
           else v.unknown(`sessions.${k}`);
         }
         break;
@@ -265,6 +289,48 @@ class Validator {
     const n = this.int(value, key);
     if (n < 0 || n > 65535) this.fail(key, `must be a port number 0-65535 (or null to turn it off), got ${show(value)}`);
     return n;
+  }
+
+  list(value: unknown, key: string, what: string): unknown[] {
+    if (!Array.isArray(value)) this.fail(key, `must be a list of ${what}, got ${show(value)}`);
+    return value;
+  }
+
+  /** IP addresses and CIDR blocks: 192.0.2.7, 10.0.0.0/8, ::1, fd00::/8. */
+  addressBlocks(value: unknown, key: string): string[] {
+    return this.list(value, key, 'IP addresses or CIDR blocks').map((item) => {
+      const b = typeof item === 'string' ? parseAddressBlock(item) : undefined;
+      if (!b) this.fail(key, `contains ${show(item)}, which is not an IP address or CIDR block (e.g. 127.0.0.1, 10.0.0.0/8, ::1, fd00::/8)`);
+      return `${b.address}/${b.prefix}`;
+    });
+  }
+
+  /** Web origins as browsers send them: scheme://host[:port], nothing after. */
+  origins(value: unknown, key: string): string[] {
+    return this.list(value, key, 'origins like https://chat.example.org (or null for any)').map((item) => {
+      const s = typeof item === 'string' ? item.trim().replace(/\/$/, '') : '';
+      let origin: string | undefined;
+      try {
+        const u = new URL(s);
+        if ((u.protocol === 'http:' || u.protocol === 'https:') && u.pathname === '/' && !u.search && !u.hash && !u.username && !s.endsWith('?') && !s.endsWith('#')) origin = u.origin;
+      } catch {
+        origin = undefined;
+      }
+      if (origin === undefined) this.fail(key, `contains ${show(item)}, which is not an origin like https://chat.example.org (scheme, host and optional port, no path)`);
+      return origin;
+    });
+  }
+
+  url(value: unknown, key: string, schemes: readonly string[]): string {
+    const s = this.string(value, key);
+    let u: URL | undefined;
+    try {
+      u = new URL(s);
+    } catch {
+      u = undefined;
+    }
+    if (!u || !schemes.includes(u.protocol)) this.fail(key, `must be a URL starting with ${schemes.map((p) => p + '//').join(', ')}; got ${show(value)}`);
+    return u.toString();
   }
 
   domains(value: unknown, key: string): string[] {

@@ -42,6 +42,11 @@ export class Core implements UserAdmin {
   readonly accounts: AccountStore;
   readonly domains: readonly string[];
   readonly resourceConflict: 'replace' | 'refuse';
+  /**
+   * Sessions that may be resumed (XEP-0198), by stream management id: connected ones, and
+   * ones whose connection dropped and that wait for their client within the resume timeout.
+   */
+  readonly resumable = new Map<string, Session>();
 
   private constructor(readonly db: Database, readonly log: Logger, opts: CoreOptions) {
     this.domains = opts.domains;
@@ -83,6 +88,24 @@ export class Core implements UserAdmin {
     }
     await this.hooks.fire('session/bound', { session }, this.onHookError);
     return true;
+  }
+
+  private readonly ending = new Set<Promise<void>>();
+
+  /** Tracks work a session does on its way out (stored messages), so shutdown can wait for it. */
+  track(work: Promise<void>): void {
+    this.ending.add(work);
+    void work.finally(() => this.ending.delete(work));
+  }
+
+  /**
+   * Ends every session still bound (including ones waiting for a stream management
+   * resumption) and waits until what they had queued is delivered or stored.
+   */
+  async closeSessions(error: StreamError): Promise<void> {
+    for (const s of [...this.sessions.all()]) s.close(error);
+    for (const s of [...this.sessions.all()]) await this.unbind(s, error);
+    while (this.ending.size > 0) await Promise.all([...this.ending]);
   }
 
   /** Called once when a bound session ends, whatever the reason. */

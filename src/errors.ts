@@ -92,7 +92,12 @@ export type StreamErrorCondition =
 
 /** Closes one stream: the session sends <stream:error/> and </stream:stream>. */
 export class StreamError extends Error {
-  constructor(readonly condition: StreamErrorCondition, readonly text?: string) {
+  constructor(
+    readonly condition: StreamErrorCondition,
+    readonly text?: string,
+    /** An application-specific condition, e.g. XEP-0198's <handled-count-too-high/>. */
+    readonly appCondition?: Element,
+  ) {
     super(text ? `${condition}: ${text}` : condition);
     this.name = 'StreamError';
   }
@@ -103,6 +108,7 @@ export class StreamError extends Error {
       null,
       x(this.condition, { xmlns: NS_STREAMS }),
       this.text !== undefined ? x('text', { xmlns: NS_STREAMS, 'xml:lang': 'en' }, this.text) : undefined,
+      this.appCondition,
     );
   }
 }

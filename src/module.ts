@@ -90,7 +90,7 @@ export interface XmppModule<Options = any> {
   /** Disco#info features this module adds to the server's (XEP-0030). */
   readonly features?: readonly string[];
   /** Stream features offered to a client once it has authenticated (e.g. roster versioning); a function when they depend on the options. */
-  readonly streamFeatures?: readonly Element[] | ((options: Options) => readonly Element[]);
+  readonly streamFeatures?: readonly Element[] | OptionsFn<Options, readonly Element[]>;
   /** Modules that must be loaded first. */
   readonly dependencies?: readonly string[];
   /** Merged with the config's `modules.<name>` options. */
@@ -101,6 +101,9 @@ export interface XmppModule<Options = any> {
   /** Only for resources the api does not track (timers and registrations are undone for you). */
   teardown?(): void | Promise<void>;
 }
+
+/** A function of a module's options, declared as a method so module types stay assignable to XmppModule<object>. */
+type OptionsFn<Options, R> = { fn(options: Options): R }['fn'];
 
 /** Identity function that gives a module object its type. */
 export function defineModule<Options extends object = Record<string, never>>(mod: XmppModule<Options>): XmppModule<Options> {

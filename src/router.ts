@@ -117,6 +117,24 @@ export class LocalRouter implements StanzaRouter {
     }
   }
 
+  /**
+   * Delivers again a message that reached a session which then vanished without
+   * acknowledging it (XEP-0198): to the account's other resources, else offline storage.
+   * Policy and archive hooks already ran the first time, so they are not fired again.
+   */
+  async redeliver(stanza: Element): Promise<void> {
+    const to = Jid.tryParse(stanza.attrs.to);
+    const from = Jid.tryParse(stanza.attrs.from);
+    if (!to || !from || stanza.name !== 'message' || !this.localDomains.has(to.domain)) return;
+    const type = stanza.attrs.type ?? 'normal';
+    if (type !== 'chat' && type !== 'normal') return;
+    try {
+      await this.deliverMessage(stanza, to, from);
+    } catch (err) {
+      this.fail(stanza, err);
+    }
+  }
+
   /** Message and presence delivery by 'to' (RFC 6121 §8). */
   private async deliver(stanza: Element, to: Jid, from: Jid): Promise<void> {
     if (!this.localDomains.has(to.domain)) return this.toOtherDomain(stanza, to);

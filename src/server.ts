@@ -4,14 +4,17 @@ import type { Logger } from 'pino';
 import { Core } from './core';
 import { ConfigError, type Config } from './config';
 import { StreamError } from './errors';
-import { C2sListener } from './net/c2s-listener';
+import { C2sListener, ClientConnections } from './net/c2s-listener';
+import { HttpListener } from './net/http-listener';
 import { AuthThrottle } from './stream/auth-throttle';
 import { loadTlsMaterial } from './tls';
 import { AdminServer } from './admin/admin-server';
 import type { XmppModule } from './module';
 import { BUILTIN_MODULES } from '../modules';
 
-export type ListenerName = 'c2s' | 'c2sTls';
+export type ListenerName = 'c2s' | 'c2sTls' | 'http' | 'https';
+/** Every listener, in the order `xmppd status` lists their ports. */
+export const LISTENER_NAMES: readonly ListenerName[] = ['c2s', 'c2sTls', 'http', 'https'];
 
 /** Resolves which built-in modules to load and with what options; unknown names are config errors. */
 export function selectModules(config: Config, available: readonly XmppModule[] = BUILTIN_MODULES): { module: XmppModule; options?: Record<string, unknown> }[] {
@@ -40,7 +43,9 @@ export function adminSocketPath(config: Config): string {
 export class XmppServer {
   private readonly ports = new Map<ListenerName, number>();
   private readonly listeners: C2sListener[] = [];
+  private connections: ClientConnections | undefined;
   private admin: AdminServer | undefined;
+  private httpListener: HttpListener | undefined;
   private stopping: Promise<void> | undefined;
   readonly startedAt = Date.now();
 
@@ -62,30 +67,50 @@ export class XmppServer {
         log.warn('c2s.requireTls is false: clients may log in without TLS. Use this only on loopback, for tests and benchmarks');
       }
       const throttle = new AuthThrottle(config.auth.failureDelayMs, config.auth.maxFailureDelayMs);
-      const common = {
-        host: config.c2s.host,
-        secureContext: tls.context,
-        tls: { key: tls.key, cert: tls.cert },
+      const session = {
         requireTls: config.c2s.requireTls,
         authTimeoutMs: config.limits.authTimeout * 1000,
         idleTimeoutMs: config.limits.idleTimeout * 1000,
-        maxConnectionsPerAddress: config.limits.maxConnectionsPerAddress,
+        resumeTimeoutMs: config.sessions.resumeTimeout * 1000,
         throttle,
-        parserLimits: {
-          maxStanzaBytes: config.limits.maxStanzaBytes,
-          maxDepth: config.limits.maxDepth,
-          maxAttributes: config.limits.maxAttributes,
-        },
+      };
+      const parserLimits = {
+        maxStanzaBytes: config.limits.maxStanzaBytes,
+        maxDepth: config.limits.maxDepth,
+        maxAttributes: config.limits.maxAttributes,
+      };
+      const connections = new ClientConnections({
+        maxConnectionsPerAddress: config.limits.maxConnectionsPerAddress,
+        authTimeoutMs: session.authTimeoutMs,
+      }, log);
+      server.connections = connections;
+      const common = {
+        ...session,
+        host: config.c2s.host,
+        secureContext: tls.context,
+        tls: { key: tls.key, cert: tls.cert },
+        parserLimits,
       };
       if (config.c2s.port !== null) {
-        const l = new C2sListener(core, { ...common, port: config.c2s.port, directTls: false }, log);
+        const l = new C2sListener(core, { ...common, port: config.c2s.port, directTls: false }, connections, log);
         server.listeners.push(l);
         server.ports.set('c2s', await l.listen());
       }
       if (config.c2s.tlsPort !== null) {
-        const l = new C2sListener(core, { ...common, port: config.c2s.tlsPort, directTls: true }, log);
+        const l = new C2sListener(core, { ...common, port: config.c2s.tlsPort, directTls: true }, connections, log);
         server.listeners.push(l);
         server.ports.set('c2sTls', await l.listen());
+      }
+      if (config.http.port !== null || config.http.tlsPort !== null) {
+        const http = new HttpListener(core, {
+          ...config.http,
+          tls: { key: tls.key, cert: tls.cert },
+          session,
+          parserLimits,
+          startedAt: server.startedAt,
+        }, connections, log);
+        server.httpListener = http;
+        for (const [name, port] of await http.listen()) server.ports.set(name, port);
       }
       server.admin = new AdminServer(server, adminSocketPath(config), log);
       await server.admin.listen();
@@ -97,14 +122,20 @@ export class XmppServer {
     return server;
   }
 
+  /** The web listener (WebSocket, host-meta, health) when http.port or http.tlsPort is on; BOSH and the web chat add their routes to it. */
+  get http(): HttpListener | undefined {
+    return this.httpListener;
+  }
+
   port(name: ListenerName): number {
     const p = this.ports.get(name);
     if (p === undefined) throw new Error(`listener ${name} is not running`);
     return p;
   }
 
+  /** Open client connections on every listener (TCP and WebSocket). */
   get connectionCount(): number {
-    return this.listeners.reduce((n, l) => n + l.connectionCount, 0);
+    return this.listeners.reduce((n, l) => n + l.connectionCount, 0) + (this.http?.connectionCount ?? 0);
   }
 
   /**
@@ -112,11 +143,16 @@ export class XmppServer {
    * sessions then end through the normal path), and close the database last.
    */
   stop(): Promise<void> {
+    // Load balancers see /health go 503 from the first moment.
+    this.httpListener?.beginShutdown();
     this.stopping ??= (async () => {
       await this.admin?.close();
       const error = new StreamError('system-shutdown', 'The server is shutting down');
-      await Promise.all(this.listeners.map((l) => l.close(error)));
-      for (const s of [...this.core.sessions.all()]) await this.core.unbind(s, error);
+      // Stop accepting everywhere, end every session (TCP and WebSocket alike), then wait for the sockets.
+      const closing = Promise.all([...this.listeners.map((l) => l.close()), this.http?.close()]);
+      await this.connections?.closeAll(error);
+      await closing;
+      await this.core.closeSessions(error);
       await this.core.close();
       this.log.info('xmppd stopped');
     })();

@@ -1,7 +1,7 @@
 import { createServer, createConnection, type Server, type Socket } from 'node:net';
 import { chmodSync, existsSync, unlinkSync } from 'node:fs';
 import type { Logger } from 'pino';
-import type { XmppServer } from '../server';
+import { LISTENER_NAMES, type XmppServer } from '../server';
 import { StreamError } from '../errors';
 import { UserError } from '../core';
 import { Jid } from '../jid';
@@ -80,7 +80,7 @@ export class AdminServer {
     switch (command) {
       case 'status': {
         const ports: Record<string, number> = {};
-        for (const name of ['c2s', 'c2sTls'] as const) {
+        for (const name of LISTENER_NAMES) {
           try { ports[name] = this.xmpp.port(name); } catch { /* listener off */ }
         }
         const result: StatusResult = {

@@ -8,6 +8,74 @@ import { TcpTransport, normaliseAddress } from './tcp-transport';
 import type { StreamParserLimits } from '../xml/stream-parser';
 import { MIN_TLS } from '../tls';
 
+/** What the connection registry needs of a client session, whatever carries it (TCP, WebSocket, BOSH). */
+export interface TrackedSession {
+  /** Auth deadline and idle detection, called every few seconds. */
+  checkTimers(now: number): void;
+  close(error?: StreamError): void;
+}
+
+export interface ClientConnectionsOptions {
+  maxConnectionsPerAddress: number;
+  authTimeoutMs: number;
+}
+
+/**
+ * The client connections of every listener (TCP ports and the web listener): one count per
+ * address across all of them, one timer driving the sessions' auth and idle timeouts, and
+ * one place that ends them all on shutdown.
+ */
+export class ClientConnections {
+  private readonly sessions = new Set<TrackedSession>();
+  private readonly perAddress = new Map<string, number>();
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(private readonly opts: ClientConnectionsOptions, private readonly log: Logger) {
+    this.timer = setInterval(() => {
+      const now = Date.now();
+      for (const s of this.sessions) s.checkTimers(now);
+    }, Math.max(20, Math.min(5000, opts.authTimeoutMs / 2)));
+    this.timer.unref();
+  }
+
+  get size(): number {
+    return this.sessions.size;
+  }
+
+  /**
+   * Tracks a new connection's session until `release` is called (when its socket closes). Over
+   * the per-address limit, the session is ended at once with <policy-violation/>.
+   */
+  admit(session: TrackedSession, address: string): () => void {
+    const count = (this.perAddress.get(address) ?? 0) + 1;
+    this.perAddress.set(address, count);
+    this.sessions.add(session);
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      this.sessions.delete(session);
+      const n = (this.perAddress.get(address) ?? 1) - 1;
+      if (n <= 0) this.perAddress.delete(address);
+      else this.perAddress.set(address, n);
+    };
+    if (count > this.opts.maxConnectionsPerAddress) {
+      this.log.warn({ address, limit: this.opts.maxConnectionsPerAddress }, 'too many connections from one address');
+      session.close(new StreamError('policy-violation', 'Too many connections from your address'));
+    }
+    return release;
+  }
+
+  /** Ends every session (with `error` when given) and waits up to `graceMs` for their connections to go. */
+  async closeAll(error?: StreamError, graceMs = 2000): Promise<void> {
+    clearInterval(this.timer);
+    for (const s of [...this.sessions]) s.close(error);
+    // Give sockets a moment to flush their stream errors; listeners make sure they are gone.
+    const deadline = Date.now() + graceMs;
+    while (this.sessions.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 export interface C2sListenerOptions extends C2sOptions {
   host: string;
   port: number;
@@ -18,17 +86,20 @@ export interface C2sListenerOptions extends C2sOptions {
   /** PEM key and certificate for the direct TLS listener. */
   tls: { key: Buffer; cert: Buffer };
   parserLimits: Partial<StreamParserLimits>;
-  maxConnectionsPerAddress: number;
 }
 
-/** Accepts client connections on one port and owns their sessions until they close. */
+/** Accepts client connections on one TCP port; their sessions are tracked by the shared ClientConnections. */
 export class C2sListener {
   private server: Server | undefined;
-  private readonly sessions = new Set<C2sSession>();
-  private readonly perAddress = new Map<string, number>();
-  private timer: NodeJS.Timeout | undefined;
+  private readonly sockets = new Set<Socket>();
+  private count = 0;
 
-  constructor(private readonly core: Core, private readonly opts: C2sListenerOptions, private readonly log: Logger) {}
+  constructor(
+    private readonly core: Core,
+    private readonly opts: C2sListenerOptions,
+    private readonly connections: ClientConnections,
+    private readonly log: Logger,
+  ) {}
 
   async listen(): Promise<number> {
     const onSocket = (socket: Socket) => this.accept(socket);
@@ -44,49 +115,44 @@ export class C2sListener {
       this.server!.once('error', reject);
       this.server!.listen({ host: this.opts.host, port: this.opts.port, backlog: 1024 }, () => resolve());
     });
-    this.timer = setInterval(() => {
-      const now = Date.now();
-      for (const s of this.sessions) s.checkTimers(now);
-    }, Math.min(5000, this.opts.authTimeoutMs / 2));
-    this.timer.unref();
     const port = (this.server.address() as { port: number }).port;
     this.log.info({ port, host: this.opts.host, tls: this.opts.directTls ? 'direct' : 'starttls' }, 'listening for clients');
     return port;
   }
 
+  /** Open client connections on this port. */
   get connectionCount(): number {
-    return this.sessions.size;
+    return this.count;
   }
 
   private accept(socket: Socket): void {
     const address = normaliseAddress(socket.remoteAddress);
-    const count = (this.perAddress.get(address) ?? 0) + 1;
     const transport = new TcpTransport(socket, this.opts.directTls ? undefined : this.opts.secureContext, this.opts.parserLimits);
     const session = new C2sSession(transport, this.core, this.opts, this.log);
-    this.perAddress.set(address, count);
-    this.sessions.add(session);
+    this.count++;
+    this.sockets.add(socket);
+    const release = this.connections.admit(session, address);
     socket.once('close', () => {
-      this.sessions.delete(session);
-      const n = (this.perAddress.get(address) ?? 1) - 1;
-      if (n <= 0) this.perAddress.delete(address);
-      else this.perAddress.set(address, n);
+      this.count--;
+      this.sockets.delete(socket);
+      release();
     });
-    if (count > this.opts.maxConnectionsPerAddress) {
-      this.log.warn({ address, limit: this.opts.maxConnectionsPerAddress }, 'too many connections from one address');
-      session.close(new StreamError('policy-violation', 'Too many connections from your address'));
-    }
   }
 
-  /** Stops accepting; with `error`, closes every session with that stream error. */
-  async close(error?: StreamError): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
+  /**
+   * Stops accepting and resolves once every connection of this port is gone. Sessions are
+   * ended by ClientConnections.closeAll; sockets still open after `graceMs` are destroyed.
+   */
+  async close(graceMs = 3000): Promise<void> {
     const server = this.server;
     this.server = undefined;
-    const closing = server ? new Promise<void>((r) => server.close(() => r())) : Promise.resolve();
-    for (const s of this.sessions) s.close(error);
-    // Give sockets a moment to flush their stream errors, then make sure they are gone.
-    const deadline = Date.now() + 2000;
-    while (this.sessions.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    await closing;
+    if (!server) return;
+    const closed = new Promise<void>((r) => server.close(() => r()));
+    const timer = setTimeout(() => {
+      for (const s of this.sockets) s.destroy();
+    }, graceMs);
+    timer.unref();
+    await closed;
+    clearTimeout(timer);
   }
 }

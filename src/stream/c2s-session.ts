@@ -2,11 +2,13 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { Element, x, type Attrs } from '../xml/element';
 import { Jid, prepareResourcepart } from '../jid';
-import { StreamError, StanzaError, errorReply } from '../errors';
+import { StreamError, StanzaError, errorReply, NS_STANZAS } from '../errors';
 import type { Session } from '../session';
 import type { Core } from '../core';
 import type { Transport } from './transport';
 import type { AuthThrottle } from './auth-throttle';
+import { NS_SM, StreamManagement, parseH } from './stream-management';
+import { ClientState, NS_CSI } from './client-state';
 import {
   createMechanism, offeredMechanisms, unavailableMechanismCondition,
   type SaslContext, type SaslMechanism, type SaslStep, type SaslCondition,
@@ -33,6 +35,8 @@ export interface C2sOptions {
   requireTls: boolean;
   authTimeoutMs: number;
   idleTimeoutMs: number;
+  /** XEP-0198: how long a dropped session waits for its client to resume (0: never). */
+  resumeTimeoutMs: number;
   throttle: AuthThrottle;
 }
 
@@ -73,11 +77,19 @@ export class C2sSession implements Session {
   private lastActivity = Date.now();
   private pingSentAt = 0;
   private readonly log: Logger;
+  private transport: Transport;
+  /** XEP-0198 state once the client enabled stream management. */
+  private sm: StreamManagement | undefined;
+  /** The connection dropped; the session waits for a resumption until this timer fires. */
+  private hibernation: NodeJS.Timeout | undefined;
+  /** This connection resumed that session: timers and closing go to it. */
+  private resumedInto: C2sSession | undefined;
+  private readonly clientState = new ClientState();
   /** Stanzas (and so message bodies) are logged at debug level only. */
   private readonly debug: boolean;
 
   constructor(
-    private readonly transport: Transport,
+    transport: Transport,
     private readonly core: Core,
     private readonly opts: C2sOptions,
     log: Logger,
@@ -88,18 +100,23 @@ export class C2sSession implements Session {
     this.log = log.child({ session: this.id });
     this.debug = this.log.isLevelEnabled('debug');
     if (transport.secure) this.stage = 'auth';
+    this.transport = transport;
+    this.attachTo(transport);
+    this.log.debug({ address: this.remoteAddress, secure: transport.secure }, 'connected');
+  }
+
+  private attachTo(transport: Transport): void {
     transport.attach({
       onOpen: (attrs, name) => this.onOpen(attrs, name),
       onElement: (el) => this.enqueue(el),
       onClose: () => this.end(),
       onStreamError: (err) => this.fail(err),
-      onDisconnect: () => this.onDisconnect(),
+      onDisconnect: () => this.onDisconnect(transport),
       onActivity: () => {
         this.lastActivity = Date.now();
         this.pingSentAt = 0;
       },
     });
-    this.log.debug({ address: this.remoteAddress, secure: transport.secure }, 'connected');
   }
 
   get closed(): boolean {
@@ -112,17 +129,35 @@ export class C2sSession implements Session {
 
   send(stanza: Element): void {
     if (this.stage === 'closed') return;
+    if (!this.clientState.isInactive) return this.write(stanza);
+    for (const el of this.clientState.offer(stanza)) this.write(el);
+  }
+
+  /** Counts the stanza for stream management; while hibernating it only waits in the queue. */
+  private write(stanza: Element): void {
+    const sm = this.sm;
+    if (sm) {
+      sm.sent(stanza);
+      if (this.hibernation) return;
+    }
     if (this.debug) this.log.debug({ out: stanza.toString() }, 'stanza out');
     this.transport.send(stanza);
+    // Ask for an acknowledgement now and then, so the queue of unacknowledged stanzas stays short.
+    if (sm && !sm.ackRequested && sm.unackedCount >= 5) {
+      sm.ackRequested = true;
+      this.transport.send(x('r', { xmlns: NS_SM }));
+    }
   }
 
   close(error?: StreamError): void {
+    if (this.resumedInto) return this.resumedInto.close(error);
     this.end(error);
   }
 
   /** Called about every few seconds by the listener: auth deadline and idle detection (XEP-0199 ping, then drop). */
   checkTimers(now: number): void {
-    if (this.stage === 'closed') return;
+    if (this.resumedInto) return this.resumedInto.checkTimers(now);
+    if (this.stage === 'closed' || this.hibernation) return;
     if (this.stage !== 'bound') {
       if (now - this.createdAt > this.opts.authTimeoutMs) this.fail(new StreamError('connection-timeout', 'Authentication took too long'));
       return;
@@ -186,6 +221,7 @@ export class C2sSession implements Session {
       }
     } else if (this.stage === 'bind') {
       features.append(x('bind', { xmlns: NS_BIND }), x('session', { xmlns: NS_SESSION }, x('optional')));
+      features.append(x('sm', { xmlns: NS_SM }), x('csi', { xmlns: NS_CSI }));
       features.append(...this.core.modules.streamFeatures());
     }
     return features;
@@ -322,6 +358,10 @@ export class C2sSession implements Session {
   // ---- resource binding (RFC 6120 §7) -----------------------------------------
 
   private async handleBind(el: Element): Promise<void> {
+    if (el.is('resume', NS_SM)) return this.resume(el);
+    if (el.is('enable', NS_SM)) {
+      return this.transport.send(x('failed', { xmlns: NS_SM }, x('unexpected-request', { xmlns: NS_STANZAS }, ), x('text', { xmlns: NS_STANZAS }, 'Bind a resource first')));
+    }
     if (el.name !== 'iq' || el.attrs.xmlns !== NS_CLIENT) throw new StreamError('not-authorized', 'Bind a resource first');
     const stanza = stripNs(el);
     const bind = stanza.getChild('bind', NS_BIND);
@@ -357,7 +397,10 @@ export class C2sSession implements Session {
 
   private async handleStanza(el: Element): Promise<void> {
     if (this.debug) this.log.debug({ in: el.toString() }, 'stanza in');
-    if (el.attrs.xmlns !== NS_CLIENT || (el.name !== 'message' && el.name !== 'presence' && el.name !== 'iq')) {
+    const ns = el.attrs.xmlns;
+    if (ns === NS_SM) return this.handleSm(el);
+    if (ns === NS_CSI) return this.handleCsi(el);
+    if (ns !== NS_CLIENT || (el.name !== 'message' && el.name !== 'presence' && el.name !== 'iq')) {
       throw new StreamError('unsupported-stanza-type', `<${el.name}/> is not a stanza this server understands here`);
     }
     const from = el.attrs.from;
@@ -366,9 +409,94 @@ export class C2sSession implements Session {
     }
     const stanza = stripNs(el);
     if (stanza.name === 'iq' && stanza.attrs.type === 'set' && stanza.getChild('session', NS_SESSION) && stanza.attrs.to === undefined) {
-      return this.send(x('iq', { type: 'result', id: stanza.attrs.id }));
+      this.send(x('iq', { type: 'result', id: stanza.attrs.id }));
+    } else {
+      await this.core.router.fromClient(this, stanza);
     }
-    await this.core.router.fromClient(this, stanza);
+    this.sm?.handled();
+  }
+
+  // ---- stream management (XEP-0198) and client state (XEP-0352) -------------------
+
+  private handleSm(el: Element): void {
+    const sm = this.sm;
+    switch (el.name) {
+      case 'enable': {
+        if (sm) return this.transport.send(x('failed', { xmlns: NS_SM }, x('unexpected-request', { xmlns: NS_STANZAS })));
+        const wanted = el.attrs.resume === 'true' || el.attrs.resume === '1';
+        const resumable = wanted && this.opts.resumeTimeoutMs > 0;
+        const max = Number(el.attrs.max);
+        const timeout = Number.isInteger(max) && max > 0 ? Math.min(max * 1000, this.opts.resumeTimeoutMs) : this.opts.resumeTimeoutMs;
+        this.sm = new StreamManagement(resumable, timeout);
+        if (resumable) this.core.resumable.set(this.sm.id, this);
+        this.transport.send(x('enabled', {
+          xmlns: NS_SM, id: resumable ? this.sm.id : undefined, resume: resumable ? 'true' : undefined,
+          max: resumable ? Math.round(timeout / 1000) : undefined,
+        }));
+        return;
+      }
+      case 'r':
+        if (sm) this.transport.send(x('a', { xmlns: NS_SM, h: sm.inbound }));
+        return;
+      case 'a': {
+        if (!sm) return;
+        const h = parseH(el.attrs.h);
+        if (h === undefined) throw new StreamError('bad-format', "The 'h' attribute must be an unsigned 32-bit number");
+        if (!sm.ack(h)) throw handledCountTooHigh(h, sm.sendCount);
+        return;
+      }
+      default:
+        throw new StreamError('unsupported-stanza-type', `<${el.name}/> is not part of stream management`);
+    }
+  }
+
+  private handleCsi(el: Element): void {
+    if (el.name === 'inactive') this.clientState.setInactive();
+    else if (el.name === 'active') for (const held of this.clientState.setActive()) this.write(held);
+    else throw new StreamError('unsupported-stanza-type', `<${el.name}/> is not part of client state indication`);
+  }
+
+  /** XEP-0198 §5: a new connection takes over a session whose connection dropped. */
+  private resume(el: Element): void {
+    const h = parseH(el.attrs.h);
+    const old = this.core.resumable.get(el.attrs.previd ?? '') as C2sSession | undefined;
+    const account = `${this.username}@${this.domain}`;
+    if (h === undefined || !old || old.stage !== 'bound' || old.jid.bareString !== account || !old.sm) {
+      this.transport.send(x('failed', { xmlns: NS_SM, h: old?.jid.bareString === account ? old.sm?.inbound : undefined },
+        x('item-not-found', { xmlns: NS_STANZAS })));
+      return;
+    }
+    if (!old.sm.ack(h)) {
+      this.fail(handledCountTooHigh(h, old.sm.sendCount));
+      return;
+    }
+    // This connection now belongs to the old session; this object only forwards timers and closing.
+    this.stage = 'closed';
+    this.resumedInto = old;
+    old.takeOver(this.transport, this.streamOpen);
+  }
+
+  private takeOver(transport: Transport, streamOpen: boolean): void {
+    const sm = this.sm!;
+    if (this.hibernation) {
+      clearTimeout(this.hibernation);
+      this.hibernation = undefined;
+    } else {
+      // The old connection is still there (the client noticed the drop before we did): let it go quietly.
+      const old = this.transport;
+      this.transport = transport;
+      old.close();
+    }
+    this.transport = transport;
+    this.streamOpen = streamOpen;
+    this.attachTo(transport);
+    this.lastActivity = Date.now();
+    this.pingSentAt = 0;
+    transport.send(x('resumed', { xmlns: NS_SM, previd: sm.id, h: sm.inbound }));
+    // Resend what the client has not acknowledged, in order; they count as sent again.
+    const pending = sm.takeUnacked();
+    for (const stanza of pending) this.write(stanza);
+    this.log.info({ jid: this.jid.toString(), resent: pending.length }, 'session resumed');
   }
 
   // ---- ending ---------------------------------------------------------------------
@@ -389,6 +517,7 @@ export class C2sSession implements Session {
     if (this.stage === 'closed') return;
     const wasBound = this.stage === 'bound';
     this.stage = 'closed';
+    if (this.hibernation) clearTimeout(this.hibernation);
     if (error) {
       if (!this.streamOpen) {
         // RFC 6120 §4.9.1.2: a stream error is sent inside a stream, so open ours first.
@@ -399,16 +528,39 @@ export class C2sSession implements Session {
     } else {
       this.transport.close();
     }
-    if (wasBound) void this.core.unbind(this, error);
+    if (wasBound) this.core.track(this.finish(error));
   }
 
   /** The connection is gone, whoever closed it. */
-  private onDisconnect(): void {
+  private onDisconnect(transport: Transport): void {
     this.log.debug('disconnected');
-    if (this.stage === 'closed') return;
+    if (transport !== this.transport || this.stage === 'closed') return; // an old connection of a resumed session
+    if (this.stage === 'bound' && this.sm?.resumable) {
+      // XEP-0198: keep the session, queue what arrives, and wait for the client to resume.
+      this.hibernation = setTimeout(() => {
+        this.hibernation = undefined;
+        this.log.info({ jid: this.jid.toString() }, 'session not resumed in time');
+        this.stage = 'closed';
+        this.core.track(this.finish());
+      }, this.sm.resumeTimeoutMs);
+      this.hibernation.unref();
+      this.log.info({ jid: this.jid.toString(), seconds: this.sm.resumeTimeoutMs / 1000 }, 'connection lost: waiting for resumption');
+      return;
+    }
     const wasBound = this.stage === 'bound';
     this.stage = 'closed';
-    if (wasBound) void this.core.unbind(this);
+    if (wasBound) this.core.track(this.finish());
+  }
+
+  /**
+   * The session is over: it leaves the routing table, and messages it never acknowledged
+   * go to the account's other resources or offline storage, so none is lost.
+   */
+  private async finish(error?: StreamError): Promise<void> {
+    const sm = this.sm;
+    if (sm) this.core.resumable.delete(sm.id);
+    await this.core.unbind(this, error);
+    if (sm) for (const stanza of sm.takeUnacked()) await this.core.router.redeliver(stanza);
   }
 }
 
@@ -428,4 +580,9 @@ function decodeBase64(s: string): Buffer | undefined {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
+}
+
+function handledCountTooHigh(h: number, sendCount: number): StreamError {
+  return new StreamError('undefined-condition', 'The client acknowledged more stanzas than were sent',
+    x('handled-count-too-high', { xmlns: NS_SM, h, 'send-count': sendCount }));
 }

@@ -68,15 +68,22 @@ export class RawClient {
     }
   }
 
-  /** PLAIN login and bind on a stream that allows it (tests with c2s.requireTls false). */
-  async login(user: string, password: string, resource = 'raw', domain = 'localhost'): Promise<string> {
+  /** PLAIN login up to the restarted stream's features (tests with c2s.requireTls false); returns those features. */
+  async authenticate(user: string, password: string, domain = 'localhost'): Promise<string> {
     this.open(domain);
     await this.waitFor(/<\/stream:features>/);
     this.send(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>${Buffer.from(`\0${user}\0${password}`).toString('base64')}</auth>`);
     await this.waitFor(/<success/);
     this.text = '';
     this.open(domain);
-    await this.waitFor(/<\/stream:features>/);
+    const features = (await this.waitFor(/<stream:features>.*<\/stream:features>/s))[0];
+    this.text = '';
+    return features;
+  }
+
+  /** PLAIN login and bind (tests with c2s.requireTls false); returns the bound JID. */
+  async login(user: string, password: string, resource = 'raw', domain = 'localhost'): Promise<string> {
+    await this.authenticate(user, password, domain);
     this.send(`<iq type='set' id='bind1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>${resource}</resource></bind></iq>`);
     const m = await this.waitFor(/<jid>([^<]+)<\/jid>/);
     this.text = '';

@@ -15,6 +15,10 @@ export interface TestServer {
   dataDir: string;
   port: number;
   tlsPort: number;
+  /** The web listener's plain HTTP port (WebSocket at ws://127.0.0.1:<httpPort>/xmpp-websocket). */
+  httpPort: number;
+  /** Its HTTPS port. */
+  httpsPort: number;
   stop(opts?: { keepData?: boolean }): Promise<void>;
 }
 
@@ -30,6 +34,8 @@ export async function startTestServer(raw: Record<string, unknown> = {}, users: 
     c2s: { host: '127.0.0.1', port: 0, tlsPort: 0 },
     auth: { failureDelayMs: 0 },
     ...raw,
+    // Ephemeral web ports too, unless a test says otherwise (null turns one off).
+    http: { host: '127.0.0.1', port: 0, tlsPort: 0, ...(raw.http as Record<string, unknown> | undefined) },
   }, dataDir);
   const server = await XmppServer.start(config, silentLogger());
   for (const [jid, password] of Object.entries(users)) {
@@ -41,6 +47,8 @@ export async function startTestServer(raw: Record<string, unknown> = {}, users: 
     dataDir,
     port: server.port('c2s'),
     tlsPort: server.port('c2sTls'),
+    get httpPort() { return server.port('http'); },
+    get httpsPort() { return server.port('https'); },
     async stop(opts = {}) {
       await server.stop();
       if (!opts.keepData) rmSync(dataDir, { recursive: true, force: true });

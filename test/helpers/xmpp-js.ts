@@ -23,13 +23,18 @@ export interface JsClient {
 }
 
 export interface JsClientOptions {
-  port: number;
+  /** The TCP port (for 'starttls' and 'direct'); unused with `service`. */
+  port?: number;
+  /** A full service URL instead, e.g. ws://127.0.0.1:5280/xmpp-websocket (XMPP over WebSocket, RFC 7395). */
+  service?: string;
   username: string;
   password: string;
   resource?: string;
   domain?: string;
   /** 'starttls' (xmpp:// on the STARTTLS port) or 'direct' (xmpps://, XEP-0368). */
   tls?: 'starttls' | 'direct';
+  /** Sees every element the client sends, from the first (e.g. to check the SASL mechanism). */
+  onSend?: (el: XmlEl) => void;
 }
 
 export async function loadXmppJs(): Promise<any> {
@@ -38,9 +43,12 @@ export async function loadXmppJs(): Promise<any> {
 
 export async function jsClient(opts: JsClientOptions): Promise<JsClient> {
   const { client, xml } = await loadXmppJs();
+  // @xmpp/websocket uses the global WebSocket, which Node 20 does not have: lend it ws's.
+  (globalThis as any).WebSocket ??= (await import('ws')).WebSocket;
   const scheme = opts.tls === 'direct' ? 'xmpps' : 'xmpp';
+  if (opts.service === undefined && opts.port === undefined) throw new Error('jsClient needs a port or a service URL');
   const xmpp = client({
-    service: `${scheme}://127.0.0.1:${opts.port}`,
+    service: opts.service ?? `${scheme}://127.0.0.1:${opts.port}`,
     domain: opts.domain ?? 'localhost',
     username: opts.username,
     password: opts.password,
@@ -50,6 +58,7 @@ export async function jsClient(opts: JsClientOptions): Promise<JsClient> {
   const inbox: XmlEl[] = [];
   const waiters: { pred: (el: XmlEl) => boolean; resolve: (el: XmlEl) => void }[] = [];
   xmpp.on('error', () => { /* surfaced through start() or waitFor timeouts */ });
+  if (opts.onSend) xmpp.on('send', opts.onSend);
   xmpp.on('stanza', (el: XmlEl) => {
     const i = waiters.findIndex((w) => w.pred(el));
     if (i !== -1) {

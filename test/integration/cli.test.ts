@@ -34,6 +34,7 @@ describe('xmppd CLI', () => {
       'dataDir: ./data',
       'log: { level: warn, format: json }',
       'c2s: { host: 127.0.0.1, port: 0, tlsPort: 0 }',
+      'http: { host: 127.0.0.1, port: 0, tlsPort: 0 }',
       'auth: { failureDelayMs: 0 }',
       '',
     ].join('\n'));

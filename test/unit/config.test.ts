@@ -41,10 +41,36 @@ describe('config', () => {
     [{ tls: { cert: '/a.pem' } }, 'set both tls.cert and tls.key'],
     [{ sessions: { resourceConflict: 'kick' } }, '"sessions.resourceConflict" must be one of replace, refuse'],
     [{ modules: { offline: 3 } }, '"modules.offline" must be a mapping'],
+    [{ http: { trustedProxies: '10.0.0.1' } }, '"http.trustedProxies" must be a list of IP addresses or CIDR blocks, got "10.0.0.1"'],
+    [{ http: { trustedProxies: ['10.0.0.0/33'] } }, '"http.trustedProxies" contains "10.0.0.0/33", which is not an IP address or CIDR block'],
+    [{ http: { trustedProxies: ['proxy.local'] } }, '"http.trustedProxies" contains "proxy.local"'],
+    [{ http: { allowedOrigins: ['https://chat.example.org/app'] } }, '"http.allowedOrigins" contains "https://chat.example.org/app", which is not an origin'],
+    [{ http: { allowedOrigins: ['chat.example.org'] } }, '"http.allowedOrigins" contains "chat.example.org"'],
+    [{ http: { allowedOrigins: 'https://chat.example.org' } }, '"http.allowedOrigins" must be a list of origins'],
+    [{ http: { websocketSeeOtherUri: 'ftp://x.example/' } }, '"http.websocketSeeOtherUri" must be a URL starting with ws://, wss://, http://, https://; got "ftp://x.example/"'],
+    [{ http: { allowInsecure: 'sometimes' } }, '"http.allowInsecure" must be true or false'],
+    [{ http: { websocket: true } }, '"http.websocket" is not a known setting'],
     ['just text', 'must be a mapping'],
   ])('rejects %j naming the key', (raw, message) => {
     expect(() => buildConfig(raw, '/x')).toThrow(ConfigError);
     expect(() => buildConfig(raw, '/x')).toThrow(message);
+  });
+
+  it('has web listener defaults and reads its settings', () => {
+    expect(buildConfig({}, '/x').http).toEqual({
+      host: '::', port: 5280, tlsPort: 5443, trustedProxies: [], allowInsecure: false, allowedOrigins: null, websocketSeeOtherUri: null,
+    });
+    const c = buildConfig({
+      http: {
+        port: null, trustedProxies: ['127.0.0.1', '10.0.0.0/8', '::1', 'fd00::/8'], allowInsecure: true,
+        allowedOrigins: ['https://Chat.Example.org/', 'http://localhost:8080'], websocketSeeOtherUri: 'wss://xmpp.example.org/xmpp-websocket',
+      },
+    }, '/x');
+    expect(c.http).toEqual({
+      host: '::', port: null, tlsPort: 5443, trustedProxies: ['127.0.0.1/32', '10.0.0.0/8', '::1/128', 'fd00::/8'], allowInsecure: true,
+      allowedOrigins: ['https://chat.example.org', 'http://localhost:8080'], websocketSeeOtherUri: 'wss://xmpp.example.org/xmpp-websocket',
+    });
+    expect(buildConfig({ http: { allowedOrigins: null } }, '/x').http.allowedOrigins).toBeNull();
   });
 
   it('turns modules off with false and refuses unknown module names', () => {
