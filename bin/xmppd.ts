@@ -119,10 +119,7 @@ user
   .command('list [domain]')
   .description('list accounts, optionally of one domain')
   .action(async (domain: string | undefined, _opts, cmd: Command) => {
-    const list = (await accountCommand(cmd, { command: 'user.list', args: { domain } }, async (core) => {
-      if (domain !== undefined && !core.isLocalDomain(domain)) throw new UserError(`${domain} is not a domain of this server (configured: ${core.domains.join(', ')})`);
-      return core.accounts.list(domain);
-    })) as string[];
+    const list = (await accountCommand(cmd, { command: 'user.list', args: { domain } }, (core) => core.listUsers(domain))) as string[];
     for (const j of list) console.log(j);
   });
 

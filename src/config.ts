@@ -8,6 +8,8 @@ import { parseAddressBlock } from './net/http-proxy';
 export interface Config {
   /** Hosted domains; the first is the default. */
   domains: string[];
+  /** Guest domains (SASL ANONYMOUS, RFC 4505): no accounts, a fresh address per login. Empty: off. */
+  anonymousDomains: string[];
   /** Absolute path of the folder holding the database, generated certificate and admin socket. */
   dataDir: string;
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'; format: 'auto' | 'json' | 'pretty' };
@@ -80,6 +82,7 @@ export function defaultConfigPath(): string {
 function defaults(baseDir: string): Config {
   return {
     domains: ['localhost'],
+    anonymousDomains: [],
     dataDir: resolve(baseDir, '..', 'data'),
     log: { level: 'info', format: 'auto' },
     c2s: { host: '::', port: 5222, tlsPort: 5223, requireTls: true },
@@ -127,6 +130,9 @@ export function buildConfig(raw: unknown, baseDir: string, env: Env = {}, source
   for (const key of Object.keys(root)) {
     switch (key) {
       case 'domains': cfg.domains = v.domains(root[key], 'domains'); break;
+      case 'anonymousDomains':
+        cfg.anonymousDomains = Array.isArray(root[key]) && (root[key] as unknown[]).length === 0 ? [] : v.domains(root[key], 'anonymousDomains');
+        break;
       case 'dataDir': cfg.dataDir = resolve(baseDir, v.string(root[key], 'dataDir')); break;
       case 'log': {
         const o = v.object(root[key], 'log');
@@ -211,6 +217,9 @@ export function buildConfig(raw: unknown, baseDir: string, env: Env = {}, source
     }
   }
   applyEnv(cfg, env, v);
+  for (const d of cfg.anonymousDomains) {
+    if (cfg.domains.includes(d)) v.fail('anonymousDomains', `lists ${d}, which is also in domains: a domain is either for accounts or for guests`);
+  }
   return cfg;
 }
 

@@ -14,6 +14,8 @@ import { preparePassword } from './precis';
 
 export interface CoreOptions {
   domains: readonly string[];
+  /** Guest domains (SASL ANONYMOUS): routable like hosted ones, but without accounts. */
+  anonymousDomains?: readonly string[];
   /** SQLite file path, or ':memory:'. */
   database: string;
   log: Logger;
@@ -41,6 +43,7 @@ export class Core implements UserAdmin {
   readonly modules: ModuleHost;
   readonly accounts: AccountStore;
   readonly domains: readonly string[];
+  readonly anonymousDomains: ReadonlySet<string>;
   readonly resourceConflict: 'replace' | 'refuse';
   /**
    * Sessions that may be resumed (XEP-0198), by stream management id: connected ones, and
@@ -50,9 +53,12 @@ export class Core implements UserAdmin {
 
   private constructor(readonly db: Database, readonly log: Logger, opts: CoreOptions) {
     this.domains = opts.domains;
+    this.anonymousDomains = new Set(opts.anonymousDomains ?? []);
     this.resourceConflict = opts.resourceConflict ?? 'replace';
     this.accounts = new SqliteAccountStore(db);
-    this.router = new LocalRouter({ hooks: this.hooks, sessions: this.sessions, accounts: this.accounts, domains: this.domains, log });
+    this.router = new LocalRouter({
+      hooks: this.hooks, sessions: this.sessions, accounts: this.accounts, domains: [...this.domains, ...this.anonymousDomains], log,
+    });
     this.modules = new ModuleHost({
       db, hooks: this.hooks, router: this.router, sessions: this.sessions, accounts: this.accounts, users: this, domains: this.domains, log,
     });
@@ -113,6 +119,14 @@ export class Core implements UserAdmin {
     if (this.sessions.get(session.jid) !== session) return; // already replaced
     this.sessions.remove(session);
     await this.hooks.fire('session/closed', { session, error }, this.onHookError);
+    // A guest's address is used once: what modules stored for it goes with the session.
+    if (this.anonymousDomains.has(session.jid.domain) && this.sessions.ofAccount(session.jid.bareString).length === 0) {
+      await this.hooks.fire('user/deleted', { jid: session.jid.bare() }, this.onHookError);
+    }
+  }
+
+  isAnonymousDomain(domain: string): boolean {
+    return this.anonymousDomains.has(domain);
   }
 
   // ---- accounts -------------------------------------------------------------
@@ -126,7 +140,7 @@ export class Core implements UserAdmin {
       throw new UserError(`"${input}" is not a valid JID: ${(err as Error).message}`);
     }
     if (jid.local === '' || jid.resource !== '') throw new UserError(`"${input}" is not an account JID: use the form user@domain`);
-    if (!this.isLocalDomain(jid.domain)) {
+    if (!this.domains.includes(jid.domain)) {
       throw new UserError(`${jid.domain} is not a domain of this server (configured: ${this.domains.join(', ')})`);
     }
     return jid;
@@ -145,6 +159,14 @@ export class Core implements UserAdmin {
     const creds = credentialsFor(password);
     if (!(await this.accounts.setCredentials(jid.bareString, creds))) throw new UserError(`user ${jid} does not exist`);
     return jid;
+  }
+
+  /** Account JIDs, sorted; of one hosted domain when given. */
+  async listUsers(domain?: string): Promise<string[]> {
+    if (domain !== undefined && !this.domains.includes(domain)) {
+      throw new UserError(`${domain} is not a domain of this server (configured: ${this.domains.join(', ')})`);
+    }
+    return this.accounts.list(domain);
   }
 
   async deleteUser(input: string): Promise<Jid> {

@@ -56,6 +56,7 @@ export class XmppServer {
     const tls = await loadTlsMaterial(config, log);
     const core = await Core.create({
       domains: config.domains,
+      anonymousDomains: config.anonymousDomains,
       database: databasePath(config),
       log,
       modules: selectModules(config),

@@ -117,11 +117,7 @@ export class AdminServer {
       case 'user.add': return { jid: (await core.createUser(need('jid'), need('password'))).toString() };
       case 'user.del': return { jid: (await core.deleteUser(need('jid'))).toString() };
       case 'user.passwd': return { jid: (await core.setPassword(need('jid'), need('password'))).toString() };
-      case 'user.list': {
-        const domain = args.domain;
-        if (domain !== undefined && !core.isLocalDomain(domain)) throw new UserError(`${domain} is not a domain of this server (configured: ${core.domains.join(', ')})`);
-        return core.accounts.list(domain);
-      }
+      case 'user.list': return core.listUsers(args.domain);
       case 'user.check': return checkUser(core, need('jid'), args.password);
       default:
         throw new UserError(`unknown command ${String(command)}`);

@@ -7,6 +7,7 @@
 import type { ScramHash } from './credentials';
 import { plainAllowed, PlainServer } from './plain';
 import { ScramServer } from './scram';
+import { AnonymousServer } from './anonymous';
 import type { SaslCondition, SaslContext, SaslMechanism } from './types';
 
 export type { ScramHash, ScramCredentials } from './credentials';
@@ -26,6 +27,7 @@ const SCRAM: Record<string, { hash: ScramHash; plus: boolean }> = {
  * channel bindings exist), SCRAM-SHA-256, SCRAM-SHA-1, PLAIN (only when secure or allowed).
  */
 export function offeredMechanisms(ctx: SaslContext): string[] {
+  if (ctx.anonymous) return ['ANONYMOUS'];
   const out: string[] = [];
   if (ctx.channelBindings.size > 0) out.push('SCRAM-SHA-256-PLUS', 'SCRAM-SHA-1-PLUS');
   out.push('SCRAM-SHA-256', 'SCRAM-SHA-1');
@@ -37,6 +39,7 @@ export function offeredMechanisms(ctx: SaslContext): string[] {
 export function createMechanism(name: string, ctx: SaslContext): SaslMechanism | undefined {
   if (!offeredMechanisms(ctx).includes(name)) return undefined;
   if (name === 'PLAIN') return new PlainServer(ctx);
+  if (name === 'ANONYMOUS') return new AnonymousServer();
   const scram = SCRAM[name];
   return scram === undefined ? undefined : new ScramServer(scram.hash, scram.plus, ctx);
 }

@@ -45,6 +45,8 @@ export interface SaslContext {
    * the form 'user@domain' must name this domain; when unset, the domain of such forms is not checked.
    */
   domain?: string;
+  /** The virtual host is anonymous (RFC 4505): ANONYMOUS is the only mechanism, and nothing else is offered. */
+  anonymous?: boolean;
   /**
    * Optional: the iteration count the server uses for new accounts. Nonexistent users are answered
    * with fake credentials using this count so they look like real ones (default 4096).

@@ -287,6 +287,7 @@ export class C2sSession implements Session {
       secure: this.transport.secure,
       allowPlainWithoutTls: !this.opts.requireTls,
       domain: this.domain,
+      anonymous: this.core.isAnonymousDomain(this.domain),
     };
   }
 
