@@ -5,7 +5,8 @@ import { Core } from './core';
 import { ConfigError, type Config } from './config';
 import { StreamError } from './errors';
 import { C2sListener, ClientConnections } from './net/c2s-listener';
-import { HttpListener } from './net/http-listener';
+import { HttpListener, BOSH_PATH } from './net/http-listener';
+import { BoshService } from './net/bosh';
 import { AuthThrottle } from './stream/auth-throttle';
 import { loadTlsMaterial } from './tls';
 import { AdminServer } from './admin/admin-server';
@@ -46,6 +47,7 @@ export class XmppServer {
   private connections: ClientConnections | undefined;
   private admin: AdminServer | undefined;
   private httpListener: HttpListener | undefined;
+  private bosh: BoshService | undefined;
   private stopping: Promise<void> | undefined;
   readonly startedAt = Date.now();
 
@@ -111,6 +113,14 @@ export class XmppServer {
           startedAt: server.startedAt,
         }, connections, log);
         server.httpListener = http;
+        // BOSH (XEP-0206) sessions share the listeners' per-address limit and timers.
+        const bosh = new BoshService(core, session, {
+          allowedOrigins: config.http.allowedOrigins,
+          parserLimits,
+          admit: (s, address) => connections.admit(s, address),
+        }, log);
+        server.bosh = bosh;
+        http.addRoute(BOSH_PATH, (req, res, ctx) => bosh.handle(req, res, { address: ctx.client.address, secure: ctx.client.secure }));
         for (const [name, port] of await http.listen()) server.ports.set(name, port);
       }
       server.admin = new AdminServer(server, adminSocketPath(config), log);
@@ -136,7 +146,7 @@ export class XmppServer {
 
   /** Open client connections on every listener (TCP and WebSocket). */
   get connectionCount(): number {
-    return this.listeners.reduce((n, l) => n + l.connectionCount, 0) + (this.http?.connectionCount ?? 0);
+    return this.listeners.reduce((n, l) => n + l.connectionCount, 0) + (this.http?.connectionCount ?? 0) + (this.bosh?.connectionCount ?? 0);
   }
 
   /**
@@ -152,6 +162,7 @@ export class XmppServer {
       // Stop accepting everywhere, end every session (TCP and WebSocket alike), then wait for the sockets.
       const closing = Promise.all([...this.listeners.map((l) => l.close()), this.http?.close()]);
       await this.connections?.closeAll(error);
+      await this.bosh?.close(error);
       await closing;
       await this.core.closeSessions(error);
       await this.core.close();
