@@ -29,7 +29,7 @@ describe('HTTP listener', () => {
   });
   afterAll(() => t.stop());
 
-  it('serves host-meta as XRD with the WebSocket endpoint as the request came in, with CORS', async () => {
+  it('serves host-meta as XRD with the BOSH and WebSocket endpoints as the request came in, with CORS', async () => {
     const r = await get(t.httpPort, '/.well-known/host-meta');
     expect(r.status).toBe(200);
     expect(r.headers['content-type']).toBe('application/xrd+xml; charset=utf-8');
@@ -37,6 +37,7 @@ describe('HTTP listener', () => {
     expect(r.body).toBe(
       "<?xml version='1.0' encoding='utf-8'?>\n" +
       '<XRD xmlns="http://docs.oasis-open.org/ns/xri/xrd-1.0">' +
+      `<Link rel="urn:xmpp:alt-connections:xbosh" href="http://127.0.0.1:${t.httpPort}/http-bind"/>` +
       `<Link rel="urn:xmpp:alt-connections:websocket" href="ws://127.0.0.1:${t.httpPort}/xmpp-websocket"/>` +
       '</XRD>\n');
   });
@@ -46,10 +47,13 @@ describe('HTTP listener', () => {
     expect(r.status).toBe(200);
     expect(r.headers['content-type']).toBe('application/json');
     expect(r.headers['access-control-allow-origin']).toBe('*');
-    expect(JSON.parse(r.body)).toEqual({ links: [{ rel: 'urn:xmpp:alt-connections:websocket', href: 'wss://chat.example.org/xmpp-websocket' }] });
+    expect(JSON.parse(r.body)).toEqual({ links: [
+      { rel: 'urn:xmpp:alt-connections:xbosh', href: 'https://chat.example.org/http-bind' },
+      { rel: 'urn:xmpp:alt-connections:websocket', href: 'wss://chat.example.org/xmpp-websocket' },
+    ] });
 
     const direct = await get(t.httpsPort, '/.well-known/host-meta.json', { tls: true, headers: { Host: 'xmpp.example.org:5443' } });
-    expect(JSON.parse(direct.body).links[0].href).toBe('wss://xmpp.example.org:5443/xmpp-websocket');
+    expect(JSON.parse(direct.body).links.map((l: { href: string }) => l.href)).toEqual(['https://xmpp.example.org:5443/http-bind', 'wss://xmpp.example.org:5443/xmpp-websocket']);
 
     const preflight = await get(t.httpPort, '/.well-known/host-meta', { method: 'OPTIONS', headers: { Origin: 'https://app.example', 'Access-Control-Request-Method': 'GET' } });
     expect(preflight.status).toBe(204);
@@ -60,37 +64,29 @@ describe('HTTP listener', () => {
     const other = await startTestServer();
     try {
       const r = await get(other.httpPort, '/.well-known/host-meta.json', { headers: { Host: 'chat.example.org', 'X-Forwarded-Proto': 'https' } });
-      expect(JSON.parse(r.body).links[0].href).toBe('ws://chat.example.org/xmpp-websocket');
+      expect(JSON.parse(r.body).links.map((l: { href: string }) => l.href)).toEqual(['http://chat.example.org/http-bind', 'ws://chat.example.org/xmpp-websocket']);
     } finally {
       await other.stop();
     }
   });
 
-  it('advertises BOSH in host-meta once /http-bind is routed, and routes by whole path segments', async () => {
+  it('routes added paths by whole segments, with the client as the trusted proxy reports it', async () => {
     const seen: string[] = [];
-    const remove = t.server.http!.addRoute('/http-bind', (req, res, ctx) => {
+    const remove = t.server.http!.addRoute('/custom', (req, res, ctx) => {
       seen.push(`${req.method} ${ctx.url.pathname} ${ctx.client.address} ${ctx.client.secure}`);
-      res.writeHead(200, { 'Content-Type': 'text/xml' }).end('<body/>');
+      res.writeHead(200, { 'Content-Type': 'text/xml' }).end('<ok/>');
     });
     try {
-      const meta = await get(t.httpPort, '/.well-known/host-meta.json', { headers: { Host: 'chat.example.org' } });
-      expect(JSON.parse(meta.body).links).toEqual([
-        { rel: 'urn:xmpp:alt-connections:xbosh', href: 'http://chat.example.org/http-bind' },
-        { rel: 'urn:xmpp:alt-connections:websocket', href: 'ws://chat.example.org/xmpp-websocket' },
-      ]);
-      const xrd = await get(t.httpPort, '/.well-known/host-meta', { headers: { Host: 'chat.example.org' } });
-      expect(xrd.body).toContain('<Link rel="urn:xmpp:alt-connections:xbosh" href="http://chat.example.org/http-bind"/>');
-
-      expect((await get(t.httpPort, '/http-bind', { method: 'POST', body: '<body/>', headers: { 'X-Forwarded-For': '192.0.2.44' } })).status).toBe(200);
-      expect((await get(t.httpPort, '/http-bind/', { method: 'POST', body: '<body/>' })).status).toBe(200);
-      expect((await get(t.httpPort, '/http-binder')).status).toBe(404);
-      expect(seen).toEqual(['POST /http-bind 192.0.2.44 true', 'POST /http-bind/ 127.0.0.1 true']);
+      expect((await get(t.httpPort, '/custom', { method: 'POST', body: '<x/>', headers: { 'X-Forwarded-For': '192.0.2.44' } })).status).toBe(200);
+      expect((await get(t.httpPort, '/custom/', { method: 'POST', body: '<x/>' })).status).toBe(200);
+      expect((await get(t.httpPort, '/customer')).status).toBe(404);
+      expect(seen).toEqual(['POST /custom 192.0.2.44 true', 'POST /custom/ 127.0.0.1 true']);
+      expect(() => t.server.http!.addRoute('/custom', () => undefined)).toThrow('already taken');
       expect(() => t.server.http!.addRoute('/http-bind', () => undefined)).toThrow('already taken');
     } finally {
       remove();
     }
-    expect((await get(t.httpPort, '/http-bind', { method: 'POST' })).status).toBe(404);
-    expect(JSON.parse((await get(t.httpPort, '/.well-known/host-meta.json')).body).links).toHaveLength(1);
+    expect((await get(t.httpPort, '/custom', { method: 'POST' })).status).toBe(404);
   });
 
   it('answers 404 for unknown paths, 405 with Allow for wrong methods, 426 for a plain GET of the WebSocket endpoint', async () => {
