@@ -2,11 +2,13 @@
 import type { XmppModule } from '../src/module';
 import roster from './roster';
 import presence from './presence';
+import carbons from './carbons';
 import disco from './disco';
 import ping from './ping';
 import version from './version';
 import time from './time';
 import last from './last';
+import mam from './mam';
 import offline from './offline';
 import vcard from './vcard';
 import privateStorage from './private';
@@ -14,5 +16,5 @@ import blocking from './blocking';
 import register from './register';
 
 export const BUILTIN_MODULES: readonly XmppModule[] = [
-  roster, presence, disco, ping, version, time, last, offline, vcard, privateStorage, blocking, register,
+  roster, presence, carbons, disco, ping, version, time, last, mam, offline, vcard, privateStorage, blocking, register,
 ];

@@ -120,7 +120,8 @@ export class LocalRouter implements StanzaRouter {
   /**
    * Delivers again a message that reached a session which then vanished without
    * acknowledging it (XEP-0198): to the account's other resources, else offline storage.
-   * Policy and archive hooks already ran the first time, so they are not fired again.
+   * Policy, archive and carbons hooks already ran the first time, so they are not fired
+   * again (the account's carbons-enabled resources already have a copy).
    */
   async redeliver(stanza: Element): Promise<void> {
     const to = Jid.tryParse(stanza.attrs.to);
@@ -129,7 +130,7 @@ export class LocalRouter implements StanzaRouter {
     const type = stanza.attrs.type ?? 'normal';
     if (type !== 'chat' && type !== 'normal') return;
     try {
-      await this.deliverMessage(stanza, to, from);
+      await this.deliverMessage(stanza, to, from, false);
     } catch (err) {
       this.fail(stanza, err);
     }
@@ -157,11 +158,11 @@ export class LocalRouter implements StanzaRouter {
   }
 
   /** RFC 6121 §8.5.2 (bare JID) and §8.5.3 (full JID). */
-  private async deliverMessage(stanza: Element, to: Jid, from: Jid): Promise<void> {
+  private async deliverMessage(stanza: Element, to: Jid, from: Jid, announce = true): Promise<void> {
     const type = stanza.attrs.type ?? 'normal';
     if (to.resource !== '') {
       const target = this.sessions.get(to);
-      if (target) return this.handOver(stanza, to, from, [target]);
+      if (target) return this.handOver(stanza, to, from, [target], announce);
       // §8.5.3.2.1: no such resource. Chat and normal fall back to the bare JID.
       if (type === 'groupchat') return this.bounce(stanza, new StanzaError('service-unavailable'));
       if (type !== 'chat' && type !== 'normal') return;
@@ -171,17 +172,18 @@ export class LocalRouter implements StanzaRouter {
     const bare = to.bareString;
     const targets = highestPriority(this.sessions.ofAccount(bare));
     if (type === 'headline') {
-      return this.handOver(stanza, to, from, this.sessions.ofAccount(bare).filter((s) => s.presence && s.priority >= 0));
+      return this.handOver(stanza, to, from, this.sessions.ofAccount(bare).filter((s) => s.presence && s.priority >= 0), announce);
     }
-    if (targets.length > 0) return this.handOver(stanza, to, from, targets);
+    if (targets.length > 0) return this.handOver(stanza, to, from, targets, announce);
     if (!(await this.accounts.exists(bare))) return this.bounce(stanza, new StanzaError('service-unavailable'));
     if (await this.hooks.fire('message/offline', { stanza, to: to.bare(), from }, this.onHookError)) return;
     this.bounce(stanza, new StanzaError('service-unavailable'));
   }
 
-  private async handOver(stanza: Element, to: Jid, from: Jid, sessions: readonly Session[]): Promise<void> {
+  /** Gives a message to sessions; `announce` fires message/delivered (carbons) for it. */
+  private async handOver(stanza: Element, to: Jid, from: Jid, sessions: readonly Session[], announce: boolean): Promise<void> {
     for (const s of sessions) s.send(stanza);
-    if (sessions.length > 0 && this.hooks.has('message/delivered')) {
+    if (announce && sessions.length > 0 && this.hooks.has('message/delivered')) {
       await this.hooks.fire('message/delivered', { stanza, to, from, sessions }, this.onHookError);
     }
   }

@@ -1,0 +1,566 @@
+import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import type { Statement } from 'better-sqlite3';
+import type { Database, Migration } from '../../src';
+
+/** A message to archive. */
+export interface NewArchiveEntry {
+  /** The archive: an account's bare JID, or a room's. */
+  readonly owner: string;
+  /** The other party's bare JID and resource ('' for none). */
+  readonly withBare: string;
+  readonly withResource: string;
+  readonly direction: 'in' | 'out';
+  /** When it was sent or received, in ms since the epoch. */
+  readonly ts: number;
+  /** The message as XML. */
+  readonly xml: string;
+  /** The text to index for full-text search (the bodies), '' for none. */
+  readonly text: string;
+}
+
+/** A stored message as queries return it. */
+export interface ArchivedMessage {
+  /** Its archive id (the XEP-0359 stanza-id). */
+  readonly id: string;
+  /** The archive's timestamp, in ms since the epoch. */
+  readonly ts: number;
+  readonly xml: string;
+}
+
+/** A message's place in its archive, to page or filter from; only meaningful to the store that made it. */
+export interface Cursor {
+  readonly seq: number;
+  readonly ts: number;
+}
+
+/** What a query selects (XEP-0313 §4.1): every field narrows the result set. */
+export interface ArchiveFilter {
+  readonly owner: string;
+  /** Only messages with this bare JID ... */
+  readonly withBare?: string;
+  /** ... and, when given, this resource. */
+  readonly withResource?: string;
+  /** Timestamps (ms), inclusive. */
+  readonly start?: number;
+  readonly end?: number;
+  /** Only messages after / before these ones (exclusive). */
+  readonly after?: Cursor;
+  readonly before?: Cursor;
+  /** Only these messages (cursors from `locate`). */
+  readonly only?: readonly Cursor[];
+  /** Full-text search: messages whose text has all these words ('word*' matches a prefix). */
+  readonly text?: string;
+}
+
+/** Which page of a result set to fetch. */
+export interface PageRequest {
+  /** Exclusive bounds on top of the filter's (XEP-0059 after/before). */
+  readonly after?: Cursor;
+  readonly before?: Cursor;
+  /** Newest first (for XEP-0059 'before' paging); oldest first otherwise. */
+  readonly backward: boolean;
+  readonly limit: number;
+  /** Rows to skip first (XEP-0059 §2.6 index). */
+  readonly offset?: number;
+}
+
+/** The mam:2 archiving preferences (XEP-0441). */
+export interface ArchivePrefs {
+  readonly default: 'always' | 'never' | 'roster';
+  readonly always: readonly string[];
+  readonly never: readonly string[];
+}
+
+/**
+ * Message archives (XEP-0313), one per owner, in archive order. Async so that another
+ * database can implement it. The SQLite store returns ids at once and writes new messages in
+ * one transaction per event-loop turn; its reads first write what is queued, so nothing a
+ * caller was given an id for is ever missing from a query.
+ */
+export interface MamStore {
+  /** Archives a message; resolves with its archive id. */
+  append(entry: NewArchiveEntry): Promise<string>;
+  /** The cursor of the owner's message with this archive id, or undefined. */
+  locate(owner: string, id: string): Promise<Cursor | undefined>;
+  /** Up to `page.limit` matching messages, in the page's direction (newest first when backward). */
+  page(filter: ArchiveFilter, page: PageRequest): Promise<ArchivedMessage[]>;
+  /**
+   * How many messages match (strictly before `before` when given); undefined when more than
+   * `cap`, so that counting never walks a whole large archive.
+   */
+  count(filter: ArchiveFilter, cap: number, before?: Cursor): Promise<number | undefined>;
+  /** The owner's first and last messages (XEP-0313 §5 metadata). */
+  bounds(owner: string): Promise<{ first: ArchivedMessage; last: ArchivedMessage } | undefined>;
+  prefs(owner: string): Promise<ArchivePrefs | undefined>;
+  setPrefs(owner: string, prefs: ArchivePrefs): Promise<void>;
+  /** Deletes up to `limit` of the oldest messages stamped before `cutoff` (all archives); returns how many. */
+  expire(cutoff: number, limit: number): Promise<number>;
+  /** Deletes an owner's messages and preferences. */
+  removeOwner(owner: string): Promise<void>;
+  /** Writes whatever is queued. */
+  flush(): Promise<void>;
+}
+
+export const MAM_MIGRATIONS: Migration[] = [
+  // seq is the archive order (and rowid): ids are handed out by the store before the batch
+  // that writes them, and AUTOINCREMENT keeps sqlite_sequence, so an id is never reused.
+  // ts never goes down within one owner's archive (the store sees to it), so (owner, ts)
+  // index order, which ends in the rowid, is archive order too: time filters and paging are
+  // both ranges of one index. The FTS table is contentless: its tokens carry a tag of the
+  // owner (see ftsWords), so a search only ever reads that owner's postings.
+  `CREATE TABLE mam_message (
+     seq INTEGER PRIMARY KEY AUTOINCREMENT,
+     owner TEXT NOT NULL,
+     nonce INTEGER NOT NULL,
+     ts INTEGER NOT NULL,
+     with_bare TEXT NOT NULL,
+     with_resource TEXT NOT NULL,
+     direction TEXT NOT NULL CHECK (direction IN ('in', 'out')),
+     xml TEXT NOT NULL) STRICT;
+   CREATE INDEX mam_message_owner_ts ON mam_message (owner, ts);
+   CREATE INDEX mam_message_owner_with_ts ON mam_message (owner, with_bare, ts);
+   CREATE VIRTUAL TABLE mam_fts USING fts5(words, content='', contentless_delete=1, tokenize='ascii');
+   CREATE TABLE mam_prefs (
+     owner TEXT PRIMARY KEY,
+     default_mode TEXT NOT NULL CHECK (default_mode IN ('always', 'never', 'roster')),
+     always_jids TEXT NOT NULL,
+     never_jids TEXT NOT NULL) STRICT;
+   CREATE TABLE mam_key (
+     id INTEGER PRIMARY KEY CHECK (id = 1),
+     key BLOB NOT NULL) STRICT;`,
+  // The key archive ids are encrypted with (see IdCodec), made once per database.
+  (db) => {
+    db.prepare('INSERT INTO mam_key (id, key) VALUES (1, ?)').run(randomBytes(16));
+  },
+];
+
+// ---- archive ids ------------------------------------------------------------------------
+
+const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567';
+const ID_BYTES = 16;
+const ID_LENGTH = Math.ceil((ID_BYTES * 8) / 5);
+
+/**
+ * Archive ids: the row's sequence number (8 bytes) and its random nonce (8 bytes, 6 used),
+ * encrypted as one AES block with the server's archive key, in base32 (26 characters). The
+ * sequence finds the row and the nonce is checked against it. Encrypted because XEP-0359 §4
+ * says observers "MUST NOT be able to infer any information from it, e.g. the size of the
+ * message archive"; one block of a block cipher is a permutation, so ids stay unique.
+ */
+export class IdCodec {
+  constructor(private readonly key: Buffer) {
+    if (key.length !== 16) throw new Error('the archive id key must be 16 bytes');
+  }
+
+  encode(seq: number, nonce: number): string {
+    const block = Buffer.alloc(ID_BYTES);
+    block.writeUIntBE(seq, 2, 6);
+    block.writeUIntBE(nonce, 10, 6);
+    const cipher = createCipheriv('aes-128-ecb', this.key, null).setAutoPadding(false);
+    return base32(Buffer.concat([cipher.update(block), cipher.final()]));
+  }
+
+  decode(id: string): { seq: number; nonce: number } | undefined {
+    const bytes = unbase32(id);
+    if (bytes === undefined) return undefined;
+    const decipher = createDecipheriv('aes-128-ecb', this.key, null).setAutoPadding(false);
+    const block = Buffer.concat([decipher.update(bytes), decipher.final()]);
+    // Not one of ours (the unused high bytes of both halves are zero in every id we make).
+    if (block.readUInt16BE(0) !== 0 || block.readUInt16BE(8) !== 0) return undefined;
+    return { seq: block.readUIntBE(2, 6), nonce: block.readUIntBE(10, 6) };
+  }
+}
+
+function base32(buf: Buffer): string {
+  let out = '';
+  let bits = 0;
+  let value = 0;
+  for (const byte of buf) {
+    value = (value << 8) | byte;
+    bits += 8;
+    while (bits >= 5) {
+      out += BASE32[(value >>> (bits - 5)) & 31];
+      bits -= 5;
+    }
+    value &= (1 << bits) - 1;
+  }
+  if (bits > 0) out += BASE32[(value << (5 - bits)) & 31];
+  return out;
+}
+
+function unbase32(id: string): Buffer | undefined {
+  if (id.length !== ID_LENGTH) return undefined;
+  const buf = Buffer.alloc(ID_BYTES);
+  let bits = 0;
+  let value = 0;
+  let pos = 0;
+  for (const ch of id) {
+    const v = BASE32.indexOf(ch);
+    if (v === -1) return undefined;
+    value = (value << 5) | v;
+    bits += 5;
+    if (bits >= 8) {
+      buf[pos++] = (value >>> (bits - 8)) & 0xff;
+      bits -= 8;
+    }
+    value &= (1 << bits) - 1;
+  }
+  if (value !== 0) return undefined; // padding bits must be zero: one spelling per id
+  return buf;
+}
+
+// ---- full-text tokens ---------------------------------------------------------------------
+
+/** Words as the index sees them: letters and digits, lower-cased, without diacritics. */
+export function words(text: string): string[] {
+  return text.normalize('NFKD').replace(/\p{M}+/gu, '').toLowerCase().split(/[^\p{L}\p{N}]+/u).filter((w) => w !== '');
+}
+
+/**
+ * 16 hex digits (64 bits) standing for the owner, prefixed to every indexed word: long enough
+ * that two archives of one server practically never share a tag (queries check the owner anyway).
+ */
+function ownerTag(owner: string): string {
+  return createHash('sha256').update(owner).digest('hex').slice(0, 16);
+}
+
+/** What goes into the FTS table for a message: each word tagged with its owner. */
+function ftsWords(owner: string, text: string): string {
+  const tag = ownerTag(owner);
+  return words(text).map((w) => tag + w).join(' ');
+}
+
+/**
+ * A search string as an FTS5 query: every whitespace-separated term must be there (a term
+ * that holds several words, like "don't", is a phrase; a trailing '*' makes it a prefix).
+ * Undefined when no term has a word in it, which matches nothing.
+ */
+function ftsQuery(owner: string, search: string): string | undefined {
+  const tag = ownerTag(owner);
+  const parts: string[] = [];
+  for (const term of search.split(/\s+/)) {
+    const ws = words(term);
+    if (ws.length === 0) continue;
+    // Only letters, digits and the hex tag inside the quotes: nothing to escape.
+    parts.push('"' + ws.map((w) => tag + w).join(' ') + '"' + (term.endsWith('*') ? ' *' : ''));
+  }
+  return parts.length === 0 ? undefined : parts.join(' AND ');
+}
+
+// ---- SQLite ------------------------------------------------------------------------------
+
+interface Row {
+  seq: number;
+  nonce: number;
+  ts: number;
+  xml: string;
+}
+
+interface Pending {
+  seq: number;
+  nonce: number;
+  entry: NewArchiveEntry;
+  ts: number;
+}
+
+const MIN_TS = Number.MIN_SAFE_INTEGER;
+const MAX_TS = Number.MAX_SAFE_INTEGER;
+/** Owners whose last timestamp is kept in memory. */
+const LAST_TS_CACHE = 10_000;
+
+export class SqliteMamStore implements MamStore {
+  private readonly stmts;
+  private readonly writeBatch: (batch: readonly Pending[]) => void;
+  private readonly removeSeqs: (seqs: readonly number[]) => void;
+  private readonly removeAll: (owner: string) => void;
+  private readonly shapes = new Map<string, Statement<unknown[]>>();
+  private pending: Pending[] = [];
+  private scheduled: ReturnType<typeof setImmediate> | undefined;
+  private nextSeq: number;
+  private readonly ids: IdCodec;
+  /** Per owner, the newest timestamp archived (queued or written), to keep archive time monotonic. */
+  private readonly lastTs = new Map<string, number>();
+
+  constructor(private readonly db: Database, private readonly onError: (err: unknown, lost: number) => void) {
+    this.stmts = {
+      insert: db.prepare(`INSERT INTO mam_message (seq, owner, nonce, ts, with_bare, with_resource, direction, xml)
+                          VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
+      insertFts: db.prepare('INSERT INTO mam_fts (rowid, words) VALUES (?, ?)'),
+      locate: db.prepare('SELECT seq, nonce, ts FROM mam_message WHERE seq = ? AND owner = ?'),
+      first: db.prepare('SELECT seq, nonce, ts, xml FROM mam_message WHERE owner = ? ORDER BY ts, seq LIMIT 1'),
+      last: db.prepare('SELECT seq, nonce, ts, xml FROM mam_message WHERE owner = ? ORDER BY ts DESC, seq DESC LIMIT 1'),
+      firstSeqFrom: db.prepare('SELECT seq FROM mam_message WHERE owner = ? AND ts >= ? ORDER BY ts, seq LIMIT 1').pluck(),
+      lastSeqUntil: db.prepare('SELECT seq FROM mam_message WHERE owner = ? AND ts <= ? ORDER BY ts DESC, seq DESC LIMIT 1').pluck(),
+      lastTs: db.prepare('SELECT ts FROM mam_message WHERE owner = ? ORDER BY ts DESC, seq DESC LIMIT 1').pluck(),
+      oldest: db.prepare('SELECT seq, ts FROM mam_message WHERE seq > ? ORDER BY seq LIMIT ?'),
+      deleteSeq: db.prepare('DELETE FROM mam_message WHERE seq = ?'),
+      deleteFts: db.prepare('DELETE FROM mam_fts WHERE rowid = ?'),
+      ownerSeqs: db.prepare('SELECT seq FROM mam_message WHERE owner = ?').pluck(),
+      deleteOwner: db.prepare('DELETE FROM mam_message WHERE owner = ?'),
+      prefs: db.prepare('SELECT default_mode, always_jids, never_jids FROM mam_prefs WHERE owner = ?'),
+      setPrefs: db.prepare(`INSERT INTO mam_prefs (owner, default_mode, always_jids, never_jids) VALUES (?, ?, ?, ?)
+                            ON CONFLICT (owner) DO UPDATE SET default_mode = excluded.default_mode,
+                              always_jids = excluded.always_jids, never_jids = excluded.never_jids`),
+      deletePrefs: db.prepare('DELETE FROM mam_prefs WHERE owner = ?'),
+      maxSeq: db.prepare('SELECT max(seq) FROM mam_message').pluck(),
+      sequence: db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'mam_message'").pluck(),
+    };
+    this.writeBatch = db.transaction((batch: readonly Pending[]) => {
+      for (const { seq, nonce, entry, ts } of batch) {
+        this.stmts.insert.run(seq, entry.owner, nonce, ts, entry.withBare, entry.withResource, entry.direction, entry.xml);
+        const fts = entry.text === '' ? '' : ftsWords(entry.owner, entry.text);
+        if (fts !== '') this.stmts.insertFts.run(seq, fts);
+      }
+    });
+    this.removeSeqs = db.transaction((seqs: readonly number[]) => {
+      for (const seq of seqs) {
+        this.stmts.deleteFts.run(seq);
+        this.stmts.deleteSeq.run(seq);
+      }
+    });
+    this.removeAll = db.transaction((owner: string) => {
+      for (const seq of this.stmts.ownerSeqs.all(owner) as number[]) this.stmts.deleteFts.run(seq);
+      this.stmts.deleteOwner.run(owner);
+      this.stmts.deletePrefs.run(owner);
+    });
+    this.ids = new IdCodec(db.prepare('SELECT key FROM mam_key WHERE id = 1').pluck().get() as Buffer);
+    const used = Math.max((this.stmts.maxSeq.get() as number | null) ?? 0, (this.stmts.sequence.get() as number | undefined) ?? 0);
+    this.nextSeq = used + 1;
+  }
+
+  async append(entry: NewArchiveEntry): Promise<string> {
+    return this.appendNow(entry);
+  }
+
+  /** Queues the message and returns its id at once; the batch is written when the event-loop turn ends. */
+  appendNow(entry: NewArchiveEntry): string {
+    const seq = this.nextSeq++;
+    const nonce = randomBytes(6).readUIntBE(0, 6);
+    // Archive order is arrival order; timestamps follow it, so a clock step backwards (or an
+    // older 'at' from a caller) cannot put a new message before ones already archived.
+    const ts = Math.max(Math.trunc(entry.ts), this.lastTsOf(entry.owner));
+    this.rememberTs(entry.owner, ts);
+    this.pending.push({ seq, nonce, entry, ts });
+    this.scheduled ??= setImmediate(() => this.flushNow());
+    return this.ids.encode(seq, nonce);
+  }
+
+  /** Writes the queued messages in one transaction. */
+  flushNow(): void {
+    if (this.scheduled !== undefined) {
+      clearImmediate(this.scheduled);
+      this.scheduled = undefined;
+    }
+    if (this.pending.length === 0) return;
+    const batch = this.pending;
+    this.pending = [];
+    try {
+      this.writeBatch(batch);
+    } catch (err) {
+      // Nothing sensible to retry into (full disk, closed database); the ids stay unused.
+      this.lastTs.clear();
+      this.onError(err, batch.length);
+    }
+  }
+
+  async flush(): Promise<void> {
+    this.flushNow();
+  }
+
+  async locate(owner: string, id: string): Promise<Cursor | undefined> {
+    const decoded = this.ids.decode(id);
+    if (decoded === undefined) return undefined;
+    this.flushNow();
+    const row = this.stmts.locate.get(decoded.seq, owner) as { seq: number; nonce: number; ts: number } | undefined;
+    if (row === undefined || row.nonce !== decoded.nonce) return undefined;
+    return { seq: row.seq, ts: row.ts };
+  }
+
+  async page(filter: ArchiveFilter, page: PageRequest): Promise<ArchivedMessage[]> {
+    this.flushNow();
+    const q = this.select(filter, page.after, page.before);
+    if (q === undefined) return [];
+    const order = page.backward ? 'DESC' : 'ASC';
+    const orderBy = q.kind === 'fts' ? `f.rowid ${order}` : `m.ts ${order}, m.seq ${order}`;
+    const sql = `SELECT m.seq, m.nonce, m.ts, m.xml ${q.from} WHERE ${q.where} ORDER BY ${orderBy} LIMIT ? OFFSET ?`;
+    const rows = this.prepared(sql).all(...q.params, page.limit, page.offset ?? 0) as Row[];
+    return rows.map((r) => this.toMessage(r));
+  }
+
+  async count(filter: ArchiveFilter, cap: number, before?: Cursor): Promise<number | undefined> {
+    this.flushNow();
+    const q = this.select(filter, undefined, before);
+    if (q === undefined) return 0;
+    // A search with no other filter counts postings alone: they are the owner's already.
+    const { from, where, params } = q.postings ?? q;
+    const sql = `SELECT count(*) FROM (SELECT 1 ${from} WHERE ${where} LIMIT ?)`;
+    const n = this.prepared(sql).pluck().get(...params, cap + 1) as number;
+    return n > cap ? undefined : n;
+  }
+
+  async bounds(owner: string): Promise<{ first: ArchivedMessage; last: ArchivedMessage } | undefined> {
+    this.flushNow();
+    const first = this.stmts.first.get(owner) as Row | undefined;
+    const last = this.stmts.last.get(owner) as Row | undefined;
+    if (first === undefined || last === undefined) return undefined;
+    return { first: this.toMessage(first), last: this.toMessage(last) };
+  }
+
+  async prefs(owner: string): Promise<ArchivePrefs | undefined> {
+    const row = this.stmts.prefs.get(owner) as { default_mode: ArchivePrefs['default']; always_jids: string; never_jids: string } | undefined;
+    if (row === undefined) return undefined;
+    return { default: row.default_mode, always: JSON.parse(row.always_jids) as string[], never: JSON.parse(row.never_jids) as string[] };
+  }
+
+  async setPrefs(owner: string, prefs: ArchivePrefs): Promise<void> {
+    this.stmts.setPrefs.run(owner, prefs.default, JSON.stringify(prefs.always), JSON.stringify(prefs.never));
+  }
+
+  async expire(cutoff: number, limit: number): Promise<number> {
+    this.flushNow();
+    // Messages are appended in time order, so the expired ones are at the low end of the
+    // sequence: walk it from the start while batches still hold expired messages. Within one
+    // archive timestamps never go down along the sequence, so this deletes each archive's
+    // oldest messages first and never leaves a hole (XEP-0313 §3.2).
+    let removed = 0;
+    let after = 0;
+    while (removed < limit) {
+      const batch = this.stmts.oldest.all(after, Math.min(1000, limit - removed)) as { seq: number; ts: number }[];
+      if (batch.length === 0) break;
+      const expired = batch.filter((r) => r.ts < cutoff).map((r) => r.seq);
+      if (expired.length === 0) break;
+      this.removeSeqs(expired);
+      removed += expired.length;
+      after = batch[batch.length - 1]!.seq;
+    }
+    if (removed > 0) this.lastTs.clear();
+    return removed;
+  }
+
+  async removeOwner(owner: string): Promise<void> {
+    this.flushNow();
+    this.removeAll(owner);
+    this.lastTs.delete(owner);
+  }
+
+  // ---- internals ----------------------------------------------------------------------
+
+  private toMessage(row: Row): ArchivedMessage {
+    return { id: this.ids.encode(row.seq, row.nonce), ts: row.ts, xml: row.xml };
+  }
+
+  private lastTsOf(owner: string): number {
+    const cached = this.lastTs.get(owner);
+    if (cached !== undefined) return cached;
+    // Queued messages of this owner would be missed by the query: write them first.
+    if (this.pending.length > 0) this.flushNow();
+    return (this.stmts.lastTs.get(owner) as number | undefined) ?? MIN_TS;
+  }
+
+  private rememberTs(owner: string, ts: number): void {
+    this.lastTs.delete(owner);
+    this.lastTs.set(owner, ts);
+    if (this.lastTs.size > LAST_TS_CACHE) this.lastTs.delete(this.lastTs.keys().next().value!);
+  }
+
+  private prepared(sql: string): Statement<unknown[]> {
+    let st = this.shapes.get(sql);
+    if (st === undefined) {
+      st = this.db.prepare(sql);
+      this.shapes.set(sql, st);
+    }
+    return st;
+  }
+
+  /**
+   * FROM and WHERE for a filter plus extra paging bounds. Three shapes: listed ids (a join
+   * from the list), full text (driven by the FTS index in sequence order) and the rest (a range
+   * of the (owner, ts) or (owner, with, ts) index). Because timestamps only grow along the
+   * sequence, a cursor is both a sequence bound and a timestamp bound, and the timestamp bound
+   * is what lets the index range start at the cursor. Undefined when nothing can match.
+   */
+  private select(filter: ArchiveFilter, after: Cursor | undefined, before: Cursor | undefined): Selection | undefined {
+    const lower = later(filter.after, after);
+    const upper = earlier(filter.before, before);
+    let tsLo = Math.max(filter.start ?? MIN_TS, lower?.ts ?? MIN_TS);
+    let tsHi = Math.min(filter.end ?? MAX_TS, upper?.ts ?? MAX_TS);
+    let seqLo = lower?.seq ?? 0;
+    let seqHi = upper?.seq ?? MAX_TS;
+    if (tsLo > tsHi || seqLo >= seqHi) return undefined;
+    let match: string | undefined;
+    if (filter.text !== undefined) {
+      match = ftsQuery(filter.owner, filter.text);
+      if (match === undefined) return undefined;
+    }
+    const where: string[] = ['m.owner = ?'];
+    const params: unknown[] = [filter.owner];
+    if (filter.withBare !== undefined) {
+      where.push('m.with_bare = ?');
+      params.push(filter.withBare);
+      if (filter.withResource !== undefined) {
+        where.push('m.with_resource = ?');
+        params.push(filter.withResource);
+      }
+    }
+    if (filter.only !== undefined) {
+      if (match !== undefined) {
+        where.push('m.seq IN (SELECT rowid FROM mam_fts WHERE mam_fts MATCH ?)');
+        params.push(match);
+      }
+      where.push('m.ts >= ? AND m.ts <= ? AND m.seq > ? AND m.seq < ?');
+      params.push(tsLo, tsHi, seqLo, seqHi);
+      return {
+        kind: 'ids',
+        from: 'FROM json_each(?) j CROSS JOIN mam_message m ON m.seq = j.value',
+        where: where.join(' AND '),
+        params: [JSON.stringify(filter.only.map((c) => c.seq)), ...params],
+      };
+    }
+    if (match !== undefined) {
+      // The FTS index yields rowids in order: turn the time bounds into sequence bounds too,
+      // so that a narrow time window does not read the postings outside it.
+      if (tsLo > MIN_TS) seqLo = Math.max(seqLo, ((this.stmts.firstSeqFrom.get(filter.owner, tsLo) as number | undefined) ?? MAX_TS) - 1);
+      if (tsHi < MAX_TS) seqHi = Math.min(seqHi, ((this.stmts.lastSeqUntil.get(filter.owner, tsHi) as number | undefined) ?? 0) + 1);
+      if (seqLo >= seqHi - 1) return undefined;
+      tsLo = MIN_TS;
+      tsHi = MAX_TS;
+      const postings = 'f.mam_fts MATCH ? AND f.rowid > ? AND f.rowid < ?';
+      return {
+        kind: 'fts',
+        from: 'FROM mam_fts f CROSS JOIN mam_message m ON m.seq = f.rowid',
+        where: [postings, ...where].join(' AND '),
+        params: [match, seqLo, seqHi, ...params],
+        postings: filter.withBare === undefined ? { from: 'FROM mam_fts f', where: postings, params: [match, seqLo, seqHi] } : undefined,
+      };
+    }
+    where.push('m.ts >= ? AND m.ts <= ? AND m.seq > ? AND m.seq < ?');
+    params.push(tsLo, tsHi, seqLo, seqHi);
+    const index = filter.withBare !== undefined ? 'mam_message_owner_with_ts' : 'mam_message_owner_ts';
+    return { kind: 'index', from: `FROM mam_message m INDEXED BY ${index}`, where: where.join(' AND '), params };
+  }
+}
+
+interface Query {
+  from: string;
+  where: string;
+  params: unknown[];
+}
+
+interface Selection extends Query {
+  kind: 'ids' | 'fts' | 'index';
+  /** For a search without other row filters: the same set, from the FTS table alone. */
+  postings?: Query;
+}
+
+
+function later(a: Cursor | undefined, b: Cursor | undefined): Cursor | undefined {
+  if (a === undefined) return b;
+  if (b === undefined) return a;
+  return a.seq >= b.seq ? a : b;
+}
+
+function earlier(a: Cursor | undefined, b: Cursor | undefined): Cursor | undefined {
+  if (a === undefined) return b;
+  if (b === undefined) return a;
+  return a.seq <= b.seq ? a : b;
+}
