@@ -35,6 +35,8 @@ export interface Config {
     allowedOrigins: string[] | null;
     /** When set, every WebSocket client is sent there with <close see-other-uri/> (RFC 7395 §3.6.1). */
     websocketSeeOtherUri: string | null;
+    /** Path of the built-in web chat page (Converse.js), e.g. /chat; null turns it off. */
+    chatPath: string | null;
   };
   tls: { cert: string | null; key: string | null };
   limits: {
@@ -86,7 +88,7 @@ function defaults(baseDir: string): Config {
     dataDir: resolve(baseDir, '..', 'data'),
     log: { level: 'info', format: 'auto' },
     c2s: { host: '::', port: 5222, tlsPort: 5223, requireTls: true },
-    http: { host: '::', port: 5280, tlsPort: 5443, trustedProxies: [], allowInsecure: false, allowedOrigins: null, websocketSeeOtherUri: null },
+    http: { host: '::', port: 5280, tlsPort: 5443, trustedProxies: [], allowInsecure: false, allowedOrigins: null, websocketSeeOtherUri: null, chatPath: '/chat' },
     tls: { cert: null, key: null },
     limits: { maxStanzaBytes: 262144, maxDepth: 32, maxAttributes: 64, authTimeout: 30, idleTimeout: 300, maxConnectionsPerAddress: 64 },
     auth: { failureDelayMs: 1000, maxFailureDelayMs: 16000 },
@@ -164,6 +166,7 @@ export function buildConfig(raw: unknown, baseDir: string, env: Env = {}, source
           else if (k === 'allowInsecure') cfg.http.allowInsecure = v.bool(o[k], 'http.allowInsecure');
           else if (k === 'allowedOrigins') cfg.http.allowedOrigins = o[k] === null ? null : v.origins(o[k], 'http.allowedOrigins');
           else if (k === 'websocketSeeOtherUri') cfg.http.websocketSeeOtherUri = o[k] === null ? null : v.url(o[k], 'http.websocketSeeOtherUri', ['ws:', 'wss:', 'http:', 'https:']);
+          else if (k === 'chatPath') cfg.http.chatPath = o[k] === null || o[k] === false ? null : v.urlPath(o[k], 'http.chatPath', RESERVED_HTTP_PATHS);
           else v.unknown(`http.${k}`);
         }
         break;
@@ -240,6 +243,9 @@ function applyEnv(cfg: Config, env: Env, v: Validator): void {
   if ((s = e('XMPPD_C2S_REQUIRE_TLS'))) cfg.c2s.requireTls = env2.bool(s, 'XMPPD_C2S_REQUIRE_TLS');
   void v;
 }
+
+/** Endpoints the web listener serves itself: http.chatPath may not take them. */
+const RESERVED_HTTP_PATHS = ['/xmpp-websocket', '/http-bind', '/.well-known', '/health'];
 
 class Validator {
   constructor(private readonly source: string) {}
@@ -328,6 +334,21 @@ class Validator {
       if (origin === undefined) this.fail(key, `contains ${show(item)}, which is not an origin like https://chat.example.org (scheme, host and optional port, no path)`);
       return origin;
     });
+  }
+
+  /**
+   * A path on the web listener: '/', or plain segments (letters, digits, - . _ ~) without a
+   * trailing slash; not one of the listener's own endpoints, below one or above one.
+   */
+  urlPath(value: unknown, key: string, reserved: readonly string[]): string {
+    const s = this.string(value, key).trim();
+    const path = s.length > 1 ? s.replace(/\/+$/, '') : s;
+    if (!/^(?:\/|(?:\/[A-Za-z0-9._~-]+)+)$/.test(path) || path.split('/').some((seg) => seg === '.' || seg === '..')) {
+      this.fail(key, `must be a path like /chat (segments of letters, digits, - . _ ~), or null to turn it off; got ${show(value)}`);
+    }
+    const taken = reserved.find((r) => path === r || path.startsWith(r + '/') || r.startsWith(path + '/'));
+    if (taken !== undefined) this.fail(key, `must not be ${taken} or overlap it (the web listener serves it); got ${show(value)}`);
+    return path;
   }
 
   url(value: unknown, key: string, schemes: readonly string[]): string {

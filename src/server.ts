@@ -7,6 +7,7 @@ import { StreamError } from './errors';
 import { C2sListener, ClientConnections } from './net/c2s-listener';
 import { HttpListener, BOSH_PATH } from './net/http-listener';
 import { BoshService } from './net/bosh';
+import { serveChatPage } from './net/chat-page';
 import { AuthThrottle } from './stream/auth-throttle';
 import { loadTlsMaterial } from './tls';
 import { AdminServer } from './admin/admin-server';
@@ -121,6 +122,14 @@ export class XmppServer {
         }, log);
         server.bosh = bosh;
         http.addRoute(BOSH_PATH, (req, res, ctx) => bosh.handle(req, res, { address: ctx.client.address, secure: ctx.client.secure }));
+        if (config.http.chatPath !== null) {
+          const register = config.modules.register;
+          serveChatPage(http, {
+            path: config.http.chatPath,
+            domains: config.domains,
+            allowRegistration: register !== false && register?.allowRegistration === true,
+          });
+        }
         for (const [name, port] of await http.listen()) server.ports.set(name, port);
       }
       server.admin = new AdminServer(server, adminSocketPath(config), log);

@@ -104,9 +104,9 @@ describe('HTTP listener', () => {
   });
 
   it('turns a failing route handler into a 500 and keeps serving', async () => {
-    const remove = t.server.http!.addRoute('/chat', () => { throw new Error('boom'); }, { methods: ['GET'] });
+    const remove = t.server.http!.addRoute('/boom', () => { throw new Error('boom'); }, { methods: ['GET'] });
     try {
-      expect((await get(t.httpPort, '/chat/index.html')).status).toBe(500);
+      expect((await get(t.httpPort, '/boom/index.html')).status).toBe(500);
       expect((await get(t.httpPort, '/health')).status).toBe(200);
     } finally {
       remove();

@@ -50,6 +50,13 @@ describe('config', () => {
     [{ http: { websocketSeeOtherUri: 'ftp://x.example/' } }, '"http.websocketSeeOtherUri" must be a URL starting with ws://, wss://, http://, https://; got "ftp://x.example/"'],
     [{ http: { allowInsecure: 'sometimes' } }, '"http.allowInsecure" must be true or false'],
     [{ http: { websocket: true } }, '"http.websocket" is not a known setting'],
+    [{ http: { chatPath: 'chat' } }, '"http.chatPath" must be a path like /chat'],
+    [{ http: { chatPath: '/chat/../admin' } }, '"http.chatPath" must be a path like /chat'],
+    [{ http: { chatPath: '/my chat' } }, '"http.chatPath" must be a path like /chat'],
+    [{ http: { chatPath: '' } }, '"http.chatPath" must be a non-empty string'],
+    [{ http: { chatPath: '/xmpp-websocket' } }, '"http.chatPath" must not be /xmpp-websocket or overlap it'],
+    [{ http: { chatPath: '/http-bind/chat' } }, '"http.chatPath" must not be /http-bind or overlap it'],
+    [{ http: { chatPath: '/.well-known' } }, '"http.chatPath" must not be /.well-known or overlap it'],
     ['just text', 'must be a mapping'],
   ])('rejects %j naming the key', (raw, message) => {
     expect(() => buildConfig(raw, '/x')).toThrow(ConfigError);
@@ -59,18 +66,23 @@ describe('config', () => {
   it('has web listener defaults and reads its settings', () => {
     expect(buildConfig({}, '/x').http).toEqual({
       host: '::', port: 5280, tlsPort: 5443, trustedProxies: [], allowInsecure: false, allowedOrigins: null, websocketSeeOtherUri: null,
+      chatPath: '/chat',
     });
     const c = buildConfig({
       http: {
         port: null, trustedProxies: ['127.0.0.1', '10.0.0.0/8', '::1', 'fd00::/8'], allowInsecure: true,
         allowedOrigins: ['https://Chat.Example.org/', 'http://localhost:8080'], websocketSeeOtherUri: 'wss://xmpp.example.org/xmpp-websocket',
+        chatPath: '/web/chat/',
       },
     }, '/x');
     expect(c.http).toEqual({
       host: '::', port: null, tlsPort: 5443, trustedProxies: ['127.0.0.1/32', '10.0.0.0/8', '::1/128', 'fd00::/8'], allowInsecure: true,
       allowedOrigins: ['https://chat.example.org', 'http://localhost:8080'], websocketSeeOtherUri: 'wss://xmpp.example.org/xmpp-websocket',
+      chatPath: '/web/chat',
     });
     expect(buildConfig({ http: { allowedOrigins: null } }, '/x').http.allowedOrigins).toBeNull();
+    expect(buildConfig({ http: { chatPath: null } }, '/x').http.chatPath).toBeNull();
+    expect(buildConfig({ http: { chatPath: '/' } }, '/x').http.chatPath).toBe('/');
   });
 
   it('turns modules off with false and refuses unknown module names', () => {
