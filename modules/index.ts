@@ -13,8 +13,9 @@ import offline from './offline';
 import vcard from './vcard';
 import privateStorage from './private';
 import blocking from './blocking';
+import muc from './muc';
 import register from './register';
 
 export const BUILTIN_MODULES: readonly XmppModule[] = [
-  roster, presence, carbons, disco, ping, version, time, last, mam, offline, vcard, privateStorage, blocking, register,
+  roster, presence, carbons, disco, ping, version, time, last, mam, offline, vcard, privateStorage, blocking, muc, register,
 ];
