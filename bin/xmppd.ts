@@ -7,6 +7,8 @@ import { createLogger } from '../src/log';
 import { XmppServer, adminSocketPath, databasePath, selectModules } from '../src/server';
 import { Core, UserError } from '../src/core';
 import { checkUser } from '../src/admin/admin-server';
+import { runRoomCommand, type RoomCommand } from '../src/admin/rooms';
+import type { OccupantSummary, RoomSummary } from '../modules/muc/service';
 import { adminRequest, ServerNotRunning } from '../src/admin/admin-client';
 import type { AdminRequest, SessionInfo, StatusResult } from '../src/admin/protocol';
 import { packageVersion } from '../src/version';
@@ -48,8 +50,8 @@ program
   });
 
 /**
- * Runs an account command on the running server (so its hooks and sessions see it), or on the
- * database directly when no server is running.
+ * Runs an account or room command on the running server (so its hooks and sessions see it),
+ * or on the database directly when no server is running.
  */
 async function accountCommand(cmd: Command, req: AdminRequest, offline: (core: Core) => Promise<unknown>): Promise<unknown> {
   const cfg = config(cmd);
@@ -133,6 +135,70 @@ user
     if (!r.exists) throw new UserError(`user ${r.jid} does not exist`);
     if (r.passwordOk === false) throw new UserError(`wrong password for ${r.jid}`);
     console.log(r.passwordOk ? `${r.jid} exists and the password is right` : `${r.jid} exists`);
+  });
+
+const room = program.command('room').description('manage group chat rooms (XEP-0045)');
+
+/** A room command on the running server, or on the database when it is stopped (persistent rooms). */
+function roomCommand(cmd: Command, r: RoomCommand): Promise<unknown> {
+  return accountCommand(cmd, { command: r.command, room: r }, (core) => runRoomCommand(core, r));
+}
+
+room
+  .command('list')
+  .description('list rooms (with the server stopped: the persistent ones)')
+  .action(async (_opts, cmd: Command) => {
+    const rooms = (await roomCommand(cmd, { command: 'room.list' })) as RoomSummary[];
+    if (rooms.length === 0) console.log('no rooms');
+    for (const r of rooms) {
+      const flags = [r.persistent ? 'persistent' : 'temporary', r.public ? 'public' : 'hidden', r.membersOnly ? 'members-only' : 'open',
+        r.passwordProtected ? 'password' : '', r.moderated ? 'moderated' : '', r.locked ? 'locked' : ''].filter(Boolean).join(',');
+      console.log(`${r.jid}\t${r.occupants} occupants\t${flags}${r.name ? `\t"${r.name}"` : ''}`);
+    }
+  });
+
+room
+  .command('create <jid>')
+  .description('create a room, e.g. xmppd room create tea@conference.localhost --name "Tea room"')
+  .option('--temporary', 'vanish when the last occupant leaves (default: persistent)')
+  .option('--name <name>', 'room name')
+  .option('--description <text>', 'room description')
+  .option('--hidden', 'not listed in the service discovery (default: public)')
+  .option('--members-only', 'only members may enter')
+  .option('--moderated', 'only occupants with voice may speak')
+  .option('--password <password>', 'password to enter')
+  .option('--max-users <n>', 'most occupants at once')
+  .option('--owner <jid>', 'account that owns the room')
+  .action(async (jid: string, o: { temporary?: boolean; name?: string; description?: string; hidden?: boolean; membersOnly?: boolean;
+    moderated?: boolean; password?: string; maxUsers?: string; owner?: string }, cmd: Command) => {
+    let maxUsers: number | undefined;
+    if (o.maxUsers !== undefined) {
+      maxUsers = Number(o.maxUsers);
+      if (!Number.isInteger(maxUsers) || maxUsers <= 0) throw new UserError(`--max-users must be a whole number above 0, got "${o.maxUsers}"`);
+    }
+    const r = (await roomCommand(cmd, { command: 'room.create', jid, options: {
+      persistent: !o.temporary, name: o.name, description: o.description, public: !o.hidden, membersOnly: o.membersOnly === true,
+      moderated: o.moderated === true, password: o.password, maxUsers, owner: o.owner,
+    } })) as RoomSummary;
+    console.log(`created ${r.jid}`);
+  });
+
+room
+  .command('destroy <jid>')
+  .description('destroy a room; occupants are told why')
+  .option('-r, --reason <text>', 'reason sent to the occupants')
+  .action(async (jid: string, o: { reason?: string }, cmd: Command) => {
+    await roomCommand(cmd, { command: 'room.destroy', jid, reason: o.reason });
+    console.log(`destroyed ${jid}`);
+  });
+
+room
+  .command('occupants <jid>')
+  .description("list a room's occupants with their roles and affiliations")
+  .action(async (jid: string, _o, cmd: Command) => {
+    const list = (await roomCommand(cmd, { command: 'room.occupants', jid })) as OccupantSummary[];
+    if (list.length === 0) console.log('no occupants');
+    for (const o of list) console.log(`${o.nick}\t${o.jid}\t${o.role}\t${o.affiliation}`);
   });
 
 program

@@ -47,6 +47,11 @@ export class ModuleHost {
     return [...out].sort();
   }
 
+  /** A service a loaded module provides (for the admin commands), or undefined. */
+  service<K extends keyof ServiceMap>(name: K): ServiceMap[K] | undefined {
+    return this.services.get(name as string) as ServiceMap[K] | undefined;
+  }
+
   /** Post-authentication stream features declared by loaded modules. */
   streamFeatures(): Element[] {
     const out: Element[] = [];

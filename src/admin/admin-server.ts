@@ -8,6 +8,7 @@ import { Jid } from '../jid';
 import { verifyPassword } from '../sasl';
 import { packageVersion } from '../version';
 import type { AdminRequest, AdminResponse, SessionInfo, StatusResult } from './protocol';
+import { runRoomCommand } from './rooms';
 
 /**
  * A UNIX socket in the data folder, readable by the server's owner only, through which the
@@ -70,7 +71,8 @@ export class AdminServer {
     }
   }
 
-  private async run({ command, args = {} }: AdminRequest): Promise<unknown> {
+  private async run(req: AdminRequest): Promise<unknown> {
+    const { command, args = {} } = req;
     const core = this.xmpp.core;
     const need = (name: string): string => {
       const v = args[name];
@@ -119,6 +121,9 @@ export class AdminServer {
       case 'user.passwd': return { jid: (await core.setPassword(need('jid'), need('password'))).toString() };
       case 'user.list': return core.listUsers(args.domain);
       case 'user.check': return checkUser(core, need('jid'), args.password);
+      case 'room.list': case 'room.create': case 'room.destroy': case 'room.occupants':
+        if (!req.room || req.room.command !== command) throw new UserError('bad request: room arguments missing');
+        return runRoomCommand(core, req.room);
       default:
         throw new UserError(`unknown command ${String(command)}`);
     }

@@ -1,7 +1,12 @@
+import type { RoomCommand } from './rooms';
+
 /** The admin socket speaks one JSON object per line each way: a request, then its response. */
 export interface AdminRequest {
-  command: 'status' | 'sessions' | 'kick' | 'user.add' | 'user.del' | 'user.passwd' | 'user.list' | 'user.check';
+  command: 'status' | 'sessions' | 'kick' | 'user.add' | 'user.del' | 'user.passwd' | 'user.list' | 'user.check'
+    | 'room.list' | 'room.create' | 'room.destroy' | 'room.occupants';
   args?: Record<string, string | undefined>;
+  /** Structured arguments of the room commands. */
+  room?: RoomCommand;
 }
 
 export type AdminResponse = { ok: true; result: unknown } | { ok: false; error: string };

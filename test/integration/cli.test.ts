@@ -70,6 +70,15 @@ describe('xmppd CLI', () => {
     expect(await xmppd(['user', 'del', 'carol@example.test'], env)).toMatchObject({ code: 0, stdout: 'deleted carol@example.test\n' });
     expect((await xmppd(['user', 'check', 'carol@example.test'], env)).stderr).toContain('does not exist');
 
+    // Rooms too: a persistent room made while the server is stopped.
+    expect(await xmppd(['room', 'create', 'tea@conference.localhost', '--name', 'Tea room', '--members-only'], env))
+      .toMatchObject({ code: 0, stdout: 'created tea@conference.localhost\n' });
+    const rooms = await xmppd(['room', 'list'], env);
+    expect(rooms.stdout).toMatch(/^tea@conference\.localhost\t0 occupants\tpersistent,public,members-only\t"Tea room"$/m);
+    const noRoom = await xmppd(['room', 'destroy', 'nope@conference.localhost'], env);
+    expect(noRoom).toMatchObject({ code: 1 });
+    expect(noRoom.stderr).toContain('there is no room nope@conference.localhost');
+
     const status = await xmppd(['status'], env);
     expect(status.code).toBe(1);
     expect(status.stderr).toContain('no server is running');
@@ -117,6 +126,19 @@ describe('xmppd CLI', () => {
     expect(await xmppd(['kick', 'bob@localhost/desk', '--reason', 'maintenance'], env)).toMatchObject({ code: 0 });
     await bob.waitFor(/<stream:error><policy-violation xmlns="urn:ietf:params:xml:ns:xmpp-streams"\/><text[^>]*>maintenance<\/text>/);
     await bob.waitClosed();
+
+    // Rooms on the running server: the persistent room is there, occupants show, destroy tells them.
+    expect((await xmppd(['room', 'list'], env)).stdout).toContain('tea@conference.localhost\t0 occupants');
+    expect(await xmppd(['room', 'create', 'lobby@conference.localhost', '--temporary'], env)).toMatchObject({ code: 0 });
+    const guest = await RawClient.connect(port);
+    await guest.login('alice', 'wonderland', 'laptop');
+    guest.send(`<presence to='lobby@conference.localhost/Alice'><x xmlns='http://jabber.org/protocol/muc'/></presence>`);
+    await guest.waitFor(/<status code="110"\/>/);
+    expect((await xmppd(['room', 'occupants', 'lobby@conference.localhost'], env)).stdout)
+      .toMatch(/^Alice\talice@localhost\t(participant|moderator)\t(none|owner|member)$/m);
+    expect(await xmppd(['room', 'destroy', 'lobby@conference.localhost', '--reason', 'closing time'], env)).toMatchObject({ code: 0 });
+    await guest.waitFor(/<destroy[^>]*>.*closing time/s);
+    guest.close();
 
     // SIGTERM: connected clients get system-shutdown and the process exits 0.
     const alice = await RawClient.connect(port);
