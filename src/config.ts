@@ -48,6 +48,16 @@ export interface Config {
     /** Seconds of silence after which an authenticated client is pinged, then dropped. */
     idleTimeout: number;
     maxConnectionsPerAddress: number;
+    /** Concurrent client connections in total (TCP, WebSocket, BOSH); more get <resource-constraint/>. */
+    maxConnections: number;
+    /** Sustained bytes per second read from one TCP connection; above it, reading pauses (nothing is dropped). */
+    bytesPerSecond: number;
+    /** Bytes a TCP connection may send at once before the bytesPerSecond shaper starts pausing it. */
+    burstBytes: number;
+    /** Sustained stanzas per second a bound session may send; above it, the server waits before handling more. */
+    stanzasPerSecond: number;
+    /** Stanzas a bound session may send at once before stanzasPerSecond applies. */
+    stanzaBurst: number;
   };
   auth: {
     /** Failed logins are answered after this delay, doubled per further failure (per account and per address). */
@@ -90,7 +100,9 @@ function defaults(baseDir: string): Config {
     c2s: { host: '::', port: 5222, tlsPort: 5223, requireTls: true },
     http: { host: '::', port: 5280, tlsPort: 5443, trustedProxies: [], allowInsecure: false, allowedOrigins: null, websocketSeeOtherUri: null, chatPath: '/chat' },
     tls: { cert: null, key: null },
-    limits: { maxStanzaBytes: 262144, maxDepth: 32, maxAttributes: 64, authTimeout: 30, idleTimeout: 300, maxConnectionsPerAddress: 64 },
+    limits: { maxStanzaBytes: 262144, maxDepth: 32, maxAttributes: 64, authTimeout: 30, idleTimeout: 300, maxConnectionsPerAddress: 64,
+      maxConnections: 20000, bytesPerSecond: 102400, burstBytes: 1048576, stanzasPerSecond: 100, stanzaBurst: 500,
+    },
     auth: { failureDelayMs: 1000, maxFailureDelayMs: 16000 },
     sessions: { resourceConflict: 'replace', resumeTimeout: 300 },
     modules: {},
@@ -187,6 +199,8 @@ export function buildConfig(raw: unknown, baseDir: string, env: Env = {}, source
           else v.unknown(`limits.${k}`);
         }
         if (cfg.limits.maxStanzaBytes < 10000) v.fail('limits.maxStanzaBytes', 'must be at least 10000 (RFC 6120 §13.12)');
+        if (cfg.limits.burstBytes < cfg.limits.bytesPerSecond) v.fail('limits.burstBytes', `must be at least limits.bytesPerSecond (${cfg.limits.bytesPerSecond})`);
+        if (cfg.limits.stanzaBurst < cfg.limits.stanzasPerSecond) v.fail('limits.stanzaBurst', `must be at least limits.stanzasPerSecond (${cfg.limits.stanzasPerSecond})`);
         break;
       }
       case 'auth': {

@@ -76,6 +76,8 @@ export class XmppServer {
         authTimeoutMs: config.limits.authTimeout * 1000,
         idleTimeoutMs: config.limits.idleTimeout * 1000,
         resumeTimeoutMs: config.sessions.resumeTimeout * 1000,
+        stanzasPerSecond: config.limits.stanzasPerSecond,
+        stanzaBurst: config.limits.stanzaBurst,
         throttle,
       };
       const parserLimits = {
@@ -85,6 +87,7 @@ export class XmppServer {
       };
       const connections = new ClientConnections({
         maxConnectionsPerAddress: config.limits.maxConnectionsPerAddress,
+        maxConnections: config.limits.maxConnections,
         authTimeoutMs: session.authTimeoutMs,
       }, log);
       server.connections = connections;
@@ -94,6 +97,7 @@ export class XmppServer {
         secureContext: tls.context,
         tls: { key: tls.key, cert: tls.cert },
         parserLimits,
+        shaper: { bytesPerSecond: config.limits.bytesPerSecond, burstBytes: config.limits.burstBytes },
       };
       if (config.c2s.port !== null) {
         const l = new C2sListener(core, { ...common, port: config.c2s.port, directTls: false }, connections, log);

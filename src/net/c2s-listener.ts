@@ -17,8 +17,12 @@ export interface TrackedSession {
 
 export interface ClientConnectionsOptions {
   maxConnectionsPerAddress: number;
+  /** Concurrent connections in total; further ones are ended at once with <resource-constraint/>. */
+  maxConnections?: number;
   authTimeoutMs: number;
 }
+
+const LOG_EVERY_MS = 60_000;
 
 /**
  * The client connections of every listener (TCP ports and the web listener): one count per
@@ -29,6 +33,8 @@ export class ClientConnections {
   private readonly sessions = new Set<TrackedSession>();
   private readonly perAddress = new Map<string, number>();
   private readonly timer: NodeJS.Timeout;
+  /** When the connection limits were last logged: under a flood, once per LOG_EVERY_MS each. */
+  private readonly loggedAt = new Map<string, number>();
 
   constructor(private readonly opts: ClientConnectionsOptions, private readonly log: Logger) {
     this.timer = setInterval(() => {
@@ -47,6 +53,7 @@ export class ClientConnections {
    * the per-address limit, the session is ended at once with <policy-violation/>.
    */
   admit(session: TrackedSession, address: string): () => void {
+    const full = this.opts.maxConnections !== undefined && this.sessions.size >= this.opts.maxConnections;
     const count = (this.perAddress.get(address) ?? 0) + 1;
     this.perAddress.set(address, count);
     this.sessions.add(session);
@@ -59,11 +66,24 @@ export class ClientConnections {
       if (n <= 0) this.perAddress.delete(address);
       else this.perAddress.set(address, n);
     };
-    if (count > this.opts.maxConnectionsPerAddress) {
-      this.log.warn({ address, limit: this.opts.maxConnectionsPerAddress }, 'too many connections from one address');
+    if (full) {
+      // RFC 6120 §4.9.3.17: the server lacks the resources to serve the stream.
+      if (this.shouldLog('total')) this.log.warn({ address, limit: this.opts.maxConnections }, 'limits.maxConnections reached: refusing new connections');
+      session.close(new StreamError('resource-constraint', 'The server has too many connections; try again later'));
+    } else if (count > this.opts.maxConnectionsPerAddress) {
+      if (this.shouldLog('address:' + address)) this.log.warn({ address, limit: this.opts.maxConnectionsPerAddress }, 'too many connections from one address');
       session.close(new StreamError('policy-violation', 'Too many connections from your address'));
     }
     return release;
+  }
+
+  private shouldLog(key: string): boolean {
+    const now = Date.now();
+    const last = this.loggedAt.get(key);
+    if (last !== undefined && now - last < LOG_EVERY_MS) return false;
+    if (this.loggedAt.size > 1000) this.loggedAt.clear();
+    this.loggedAt.set(key, now);
+    return true;
   }
 
   /** Ends every session (with `error` when given) and waits up to `graceMs` for their connections to go. */
@@ -86,6 +106,8 @@ export interface C2sListenerOptions extends C2sOptions {
   /** PEM key and certificate for the direct TLS listener. */
   tls: { key: Buffer; cert: Buffer };
   parserLimits: Partial<StreamParserLimits>;
+  /** Per-connection read shaping (limits.bytesPerSecond / burstBytes). */
+  shaper?: { bytesPerSecond: number; burstBytes: number };
 }
 
 /** Accepts client connections on one TCP port; their sessions are tracked by the shared ClientConnections. */
@@ -127,7 +149,16 @@ export class C2sListener {
 
   private accept(socket: Socket): void {
     const address = normaliseAddress(socket.remoteAddress);
-    const transport = new TcpTransport(socket, this.opts.directTls ? undefined : this.opts.secureContext, this.opts.parserLimits);
+    let logged = false;
+    const shaper = this.opts.shaper && {
+      ...this.opts.shaper,
+      onShaped: () => {
+        if (logged) return;
+        logged = true; // once per connection
+        this.log.info({ address, limit: this.opts.shaper!.bytesPerSecond }, 'connection over limits.bytesPerSecond: reading paused');
+      },
+    };
+    const transport = new TcpTransport(socket, this.opts.directTls ? undefined : this.opts.secureContext, this.opts.parserLimits, shaper);
     const session = new C2sSession(transport, this.core, this.opts, this.log);
     this.count++;
     this.sockets.add(socket);

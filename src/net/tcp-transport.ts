@@ -8,6 +8,14 @@ import type { Transport, TransportEvents } from '../stream/transport';
 
 export const NS_STREAM = 'http://etherx.jabber.org/streams';
 
+/** Read shaping for one connection: a token bucket of `burstBytes` refilled at `bytesPerSecond`. */
+export interface ShaperOptions {
+  bytesPerSecond: number;
+  burstBytes: number;
+  /** Called each time reading is paused because the connection went over the rate. */
+  onShaped?: () => void;
+}
+
 /**
  * RFC 6120 over TCP: one XML stream per direction, STARTTLS in place, and writes
  * coalesced per tick so that a burst of stanzas costs one syscall.
@@ -22,8 +30,19 @@ export class TcpTransport implements Transport {
   private ended = false;
   private disconnected = false;
   private tls: boolean;
+  /** The session asked to stop reading (backpressure). */
+  private held = false;
+  /** The shaper stopped reading until its timer fires. */
+  private shapedTimer: NodeJS.Timeout | undefined;
+  private tokens = 0;
+  private refilledAt = 0;
 
-  constructor(socket: Socket, private readonly secureContext: SecureContext | undefined, limits: Partial<StreamParserLimits>) {
+  constructor(
+    socket: Socket,
+    private readonly secureContext: SecureContext | undefined,
+    limits: Partial<StreamParserLimits>,
+    private readonly shaper?: ShaperOptions,
+  ) {
     this.socket = socket;
     this.remoteAddress = normaliseAddress(socket.remoteAddress);
     this.tls = socket instanceof TLSSocket;
@@ -35,6 +54,10 @@ export class TcpTransport implements Transport {
     }, limits);
     socket.setNoDelay(true);
     socket.setKeepAlive(true, 60_000);
+    if (shaper) {
+      this.tokens = shaper.burstBytes;
+      this.refilledAt = performance.now();
+    }
     this.listen(socket);
   }
 
@@ -90,6 +113,7 @@ export class TcpTransport implements Transport {
     this.tls = true;
     this.parser.reset();
     this.listen(secure);
+    if (this.held || this.shapedTimer) secure.pause();
     await new Promise<void>((resolve, reject) => {
       secure.once('secure', resolve);
       secure.once('error', reject);
@@ -102,15 +126,35 @@ export class TcpTransport implements Transport {
   }
 
   pause(): void {
+    this.held = true;
     this.socket.pause();
   }
 
   resume(): void {
-    this.socket.resume();
+    this.held = false;
+    if (!this.shapedTimer) this.socket.resume();
+  }
+
+  /** Bytes read are always parsed; over the rate, the socket is paused until the bucket has refilled. */
+  private shape(bytes: number): void {
+    const shaper = this.shaper!;
+    const now = performance.now();
+    this.tokens = Math.min(shaper.burstBytes, this.tokens + ((now - this.refilledAt) * shaper.bytesPerSecond) / 1000);
+    this.refilledAt = now;
+    this.tokens -= bytes;
+    if (this.tokens >= 0 || this.shapedTimer || this.disconnected) return;
+    this.socket.pause();
+    shaper.onShaped?.();
+    this.shapedTimer = setTimeout(() => {
+      this.shapedTimer = undefined;
+      if (!this.held && !this.disconnected) this.socket.resume();
+    }, Math.ceil((-this.tokens * 1000) / shaper.bytesPerSecond));
+    this.shapedTimer.unref();
   }
 
   private readonly onData = (chunk: Buffer) => {
     this.events?.onActivity();
+    if (this.shaper) this.shape(chunk.length);
     this.parser.write(chunk);
   };
   private readonly onError = () => this.socket.destroy();
@@ -138,6 +182,8 @@ export class TcpTransport implements Transport {
     if (this.disconnected) return;
     this.disconnected = true;
     this.ended = true;
+    if (this.shapedTimer) clearTimeout(this.shapedTimer);
+    this.shapedTimer = undefined;
     this.outbox = [];
     this.events?.onDisconnect();
   }

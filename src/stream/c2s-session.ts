@@ -37,6 +37,10 @@ export interface C2sOptions {
   idleTimeoutMs: number;
   /** XEP-0198: how long a dropped session waits for its client to resume (0: never). */
   resumeTimeoutMs: number;
+  /** Sustained stanzas per second a bound session may send (default: no limit); above it, handling waits. */
+  stanzasPerSecond?: number;
+  /** Stanzas it may send at once before that rate applies. */
+  stanzaBurst?: number;
   throttle: AuthThrottle;
 }
 
@@ -73,6 +77,10 @@ export class C2sSession implements Session {
   private queue: Promise<void> = Promise.resolve();
   private queued = 0;
   private paused = false;
+  /** Token bucket for stanzasPerSecond; NaN until the session is bound. */
+  private stanzaTokens = Number.NaN;
+  private stanzaRefilledAt = 0;
+  private rateLogged = false;
   private readonly createdAt = Date.now();
   private lastActivity = Date.now();
   private pingSentAt = 0;
@@ -255,8 +263,33 @@ export class C2sSession implements Session {
       case 'start': return this.handleStart(el);
       case 'auth': return this.handleAuth(el);
       case 'bind': return this.handleBind(el);
-      case 'bound': return this.handleStanza(el);
+      case 'bound':
+        if (this.opts.stanzasPerSecond && el.attrs.xmlns === NS_CLIENT) {
+          await this.stanzaRate();
+          if (this.stage !== 'bound') return;
+        }
+        return this.handleStanza(el);
     }
+  }
+
+  /**
+   * limits.stanzasPerSecond: over the rate the stanza waits for its turn. The queue behind it
+   * grows, and past MAX_QUEUED the transport stops reading, so a flooding client is slowed
+   * down (TCP backpressure), not cut off; nothing it sent is dropped.
+   */
+  private async stanzaRate(): Promise<void> {
+    const rate = this.opts.stanzasPerSecond!;
+    const burst = Math.max(this.opts.stanzaBurst ?? rate, 1);
+    const now = performance.now();
+    this.stanzaTokens = Number.isNaN(this.stanzaTokens) ? burst : Math.min(burst, this.stanzaTokens + ((now - this.stanzaRefilledAt) * rate) / 1000);
+    this.stanzaRefilledAt = now;
+    this.stanzaTokens -= 1;
+    if (this.stanzaTokens >= 0) return;
+    if (!this.rateLogged) {
+      this.rateLogged = true; // once per session
+      this.log.info({ jid: this.jid.toString(), limit: rate }, 'session over limits.stanzasPerSecond: slowing it down');
+    }
+    await sleep(Math.ceil((-this.stanzaTokens * 1000) / rate));
   }
 
   private async handleStart(el: Element): Promise<void> {

@@ -276,6 +276,13 @@ function completeUtf8(buf: Uint8Array, len: number): number {
   return len;
 }
 
+function elementSize(el: Element): number {
+  let n = el.name.length;
+  for (const [k, v] of Object.entries(el.attrs)) n += k.length + (v?.length ?? 0);
+  for (const c of el.children) n += typeof c === 'string' ? c.length : elementSize(c);
+  return n;
+}
+
 /** An open element: null for the stream root, which is not built. */
 type Frame = Element | null;
 
@@ -401,6 +408,20 @@ export class StreamParser {
   }
 
   /**
+   * What the parser holds between writes, in UTF-16 code units: carried-over input, the token
+   * in progress and the partly built stanza. For tests (the fuzz suite checks it stays within
+   * maxStanzaBytes); walks the stanza, so not for hot paths.
+   */
+  retainedSize(): number {
+    let n = this.pend.length + this.acc.length + this.val.length + this.text.length + this.aname.length + this.tagName.length;
+    n += this.carry?.length ?? 0;
+    for (const [k, v] of Object.entries(this.attrs)) n += k.length + v.length;
+    const top = this.els[this.base];
+    if (this.depth > this.base && top) n += elementSize(top);
+    return n;
+  }
+
+  /**
    * Forgets all state: used after STARTTLS and SASL success, when the client opens a new
    * stream. Called from inside a handler callback, the rest of the chunk being parsed is
    * discarded (bytes a client sent before it could see <proceed/> must not reach the new
@@ -421,6 +442,9 @@ export class StreamParser {
     this.defs.length = 0;
     this.binds.length = 0;
     this.acc = '';
+    this.tagName = '';
+    this.aname = '';
+    this.anames.length = 0;
     this.attrs = {};
     this.nsDecls = null;
     this.val = '';
@@ -457,9 +481,10 @@ export class StreamParser {
 
   private fail(e: unknown): void {
     if (this.stopped) return;
+    // Let go of the partial stanza and buffers at once: the connection may linger a while.
+    this.reset();
     this.stopped = true;
     this.state = S.ERR;
-    this.gen++;
     let se: StreamError;
     if (e instanceof StreamError) se = e;
     else {

@@ -11,6 +11,9 @@ describe('config', () => {
     expect(c.c2s).toEqual({ host: '::', port: 5222, tlsPort: 5223, requireTls: true });
     expect(c.limits.maxStanzaBytes).toBe(262144);
     expect(c.limits.authTimeout).toBeGreaterThan(0);
+    expect(c.limits).toMatchObject({ maxConnections: 20000, bytesPerSecond: 102400, burstBytes: 1048576, stanzasPerSecond: 100, stanzaBurst: 500 });
+    // A maximal stanza fits in one burst, so shaping never delays a single large stanza.
+    expect(c.limits.burstBytes).toBeGreaterThan(c.limits.maxStanzaBytes);
   });
 
   it('lets the environment override the file', () => {
@@ -38,6 +41,9 @@ describe('config', () => {
     [{ log: { level: 'loud' } }, '"log.level" must be one of fatal, error, warn, info, debug, trace, silent; got "loud"'],
     [{ limits: { maxStanzaBytes: 100 } }, '"limits.maxStanzaBytes" must be at least 10000'],
     [{ limits: { authTimeout: -1 } }, '"limits.authTimeout" must be greater than 0'],
+    [{ limits: { bytesPerSecond: 1000, burstBytes: 500 } }, '"limits.burstBytes" must be at least limits.bytesPerSecond (1000)'],
+    [{ limits: { stanzasPerSecond: 10, stanzaBurst: 5 } }, '"limits.stanzaBurst" must be at least limits.stanzasPerSecond (10)'],
+    [{ limits: { maxConnections: 0 } }, '"limits.maxConnections" must be greater than 0'],
     [{ tls: { cert: '/a.pem' } }, 'set both tls.cert and tls.key'],
     [{ sessions: { resourceConflict: 'kick' } }, '"sessions.resourceConflict" must be one of replace, refuse'],
     [{ modules: { offline: 3 } }, '"modules.offline" must be a mapping'],
