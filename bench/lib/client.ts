@@ -1,0 +1,397 @@
+/**
+ * A minimal XMPP client for the load generator: a raw TCP socket, the StanzaReader, and just
+ * enough of the protocol to log in (stream open, SASL PLAIN or SCRAM-SHA-1, resource binding,
+ * the optional legacy session), send presence and messages, and close.
+ *
+ * The handshake reads stanzas as strings (cheap at that size); after login the caller gets raw
+ * stanza bytes through `onStanza` and reads the attributes it needs with attr()/attrRange().
+ *
+ * SCRAM-SHA-1 keeps a cache of the derived keys per (user, salt, iterations), as mobile clients
+ * do (Conversations stores the ClientKey/ServerKey instead of deriving them on every login):
+ * the client's PBKDF2 then costs nothing after the first login of each account, so the load
+ * generator spends its CPU on the traffic, not on key derivation. The server's side is not
+ * affected: a SCRAM server never runs PBKDF2 at login (it stores StoredKey/ServerKey), while a
+ * PLAIN login makes it run PBKDF2 with the stored iteration count.
+ */
+import { connect, type Socket } from 'node:net';
+import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
+import { StanzaReader } from './reader';
+
+export type Mechanism = 'PLAIN' | 'SCRAM-SHA-1';
+
+export interface ConnectOptions {
+  host: string;
+  port: number;
+  /** Source address (127.0.0.x) to spread connections over several addresses' port ranges. */
+  localAddress?: string;
+  /** The XMPP domain (stream 'to'). */
+  domain: string;
+  /** Milliseconds for the whole connect + login; default 30 s. */
+  timeoutMs?: number;
+}
+
+export interface LoginOptions extends ConnectOptions {
+  user: string;
+  password: string;
+  resource: string;
+  mechanism: Mechanism;
+  scramCache?: ScramCache;
+}
+
+export class XmppError extends Error {}
+
+const NS_STREAM = 'http://etherx.jabber.org/streams';
+
+export function streamHeader(domain: string): string {
+  return `<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='${NS_STREAM}' to='${domain}' version='1.0'>`;
+}
+
+export function escapeXml(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => (c === '&' ? '&amp;' : c === '<' ? '&lt;' : c === '>' ? '&gt;' : c === '"' ? '&quot;' : '&apos;'));
+}
+
+// ---- SCRAM-SHA-1 (RFC 5802) -------------------------------------------------------------
+
+export interface ScramKeys {
+  clientKey: Buffer;
+  storedKey: Buffer;
+  serverKey: Buffer;
+}
+
+/** Derived keys per user+salt+iterations, like a client that stores them instead of the password. */
+export class ScramCache {
+  private readonly map = new Map<string, ScramKeys>();
+  derivations = 0;
+  keys(user: string, password: string, salt: Buffer, iterations: number): ScramKeys {
+    const k = `${user}\u0000${salt.toString('base64')}\u0000${iterations}`;
+    let keys = this.map.get(k);
+    if (!keys) {
+      keys = deriveScramKeys(password, salt, iterations);
+      this.derivations++;
+      this.map.set(k, keys);
+    }
+    return keys;
+  }
+}
+
+export function deriveScramKeys(password: string, salt: Buffer, iterations: number): ScramKeys {
+  const salted = pbkdf2Sync(password, salt, iterations, 20, 'sha1');
+  const clientKey = hmac(salted, 'Client Key');
+  return { clientKey, storedKey: createHash('sha1').update(clientKey).digest(), serverKey: hmac(salted, 'Server Key') };
+}
+
+function hmac(key: Buffer, data: string): Buffer {
+  return createHmac('sha1', key).update(data).digest();
+}
+
+function saslName(user: string): string {
+  return user.replace(/=/g, '=3D').replace(/,/g, '=2C');
+}
+
+/** Parses "a=1,b=2" SCRAM attribute lists. */
+export function scramAttrs(msg: string): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const part of msg.split(',')) {
+    const eq = part.indexOf('=');
+    if (eq > 0) m.set(part.slice(0, eq), part.slice(eq + 1));
+  }
+  return m;
+}
+
+/** Client side of one SCRAM-SHA-1 exchange (no channel binding: gs2 header "n,,"). */
+export class ScramClient {
+  private readonly nonce = randomBytes(18).toString('base64');
+  private readonly clientFirstBare: string;
+  private serverSignature: Buffer | undefined;
+  constructor(private readonly user: string, private readonly password: string, private readonly cache?: ScramCache) {
+    this.clientFirstBare = `n=${saslName(user)},r=${this.nonce}`;
+  }
+  first(): string {
+    return `n,,${this.clientFirstBare}`;
+  }
+  final(serverFirst: string): string {
+    const a = scramAttrs(serverFirst);
+    const r = a.get('r');
+    const s = a.get('s');
+    const i = Number(a.get('i'));
+    if (!r || !r.startsWith(this.nonce) || !s || !(i > 0)) throw new XmppError(`bad SCRAM server-first: ${serverFirst}`);
+    const salt = Buffer.from(s, 'base64');
+    const keys = this.cache ? this.cache.keys(this.user, this.password, salt, i) : deriveScramKeys(this.password, salt, i);
+    const withoutProof = `c=biws,r=${r}`;
+    const authMessage = `${this.clientFirstBare},${serverFirst},${withoutProof}`;
+    const clientSignature = createHmac('sha1', keys.storedKey).update(authMessage).digest();
+    const proof = Buffer.allocUnsafe(20);
+    for (let k = 0; k < 20; k++) proof[k] = keys.clientKey[k]! ^ clientSignature[k]!;
+    this.serverSignature = createHmac('sha1', keys.serverKey).update(authMessage).digest();
+    return `${withoutProof},p=${proof.toString('base64')}`;
+  }
+  verify(serverFinal: string): void {
+    const v = scramAttrs(serverFinal).get('v');
+    if (!v || !this.serverSignature || Buffer.from(v, 'base64').compare(this.serverSignature) !== 0) {
+      throw new XmppError(`SCRAM server signature mismatch: ${serverFinal}`);
+    }
+  }
+}
+
+// ---- connection -------------------------------------------------------------------------
+
+/**
+ * One client connection. During the handshake stanzas are queued and read with next(); after
+ * that, set onStanza to get raw bytes.
+ */
+export class XmppConnection {
+  readonly socket: Socket;
+  private readonly reader: StanzaReader;
+  private queue: string[] = [];
+  private waiter: { resolve: (s: string) => void; reject: (e: Error) => void } | undefined;
+  private failure: Error | undefined;
+  private closedP: Promise<void>;
+  /** Raw stanza callback, used once set (the handshake queue is bypassed). */
+  onStanza: ((buf: Buffer, start: number, end: number) => void) | undefined;
+  onStreamEnd: (() => void) | undefined;
+  jid = '';
+  closed = false;
+
+  private constructor(socket: Socket) {
+    this.socket = socket;
+    this.reader = new StanzaReader({
+      stanza: (buf, start, end) => {
+        if (this.onStanza) this.onStanza(buf, start, end);
+        else this.deliver(buf.toString('utf8', start, end));
+      },
+      streamEnd: () => {
+        this.onStreamEnd?.();
+        this.fail(new XmppError('stream closed by server'));
+      },
+    });
+    socket.on('data', (chunk: Buffer) => this.reader.push(chunk));
+    this.closedP = new Promise((resolve) => {
+      socket.on('close', () => {
+        this.closed = true;
+        this.fail(new XmppError('connection closed'));
+        resolve();
+      });
+    });
+    socket.on('error', (err) => this.fail(err));
+  }
+
+  static connect(opts: ConnectOptions): Promise<XmppConnection> {
+    return new Promise((resolve, reject) => {
+      const socket = connect({ host: opts.host, port: opts.port, localAddress: opts.localAddress, noDelay: true });
+      const onError = (err: Error) => reject(err);
+      socket.once('error', onError);
+      socket.once('connect', () => {
+        socket.off('error', onError);
+        resolve(new XmppConnection(socket));
+      });
+    });
+  }
+
+  private deliver(s: string): void {
+    const w = this.waiter;
+    if (w) {
+      this.waiter = undefined;
+      w.resolve(s);
+    } else {
+      this.queue.push(s);
+    }
+  }
+
+  private fail(err: Error): void {
+    if (!this.failure) this.failure = err;
+    const w = this.waiter;
+    if (w) {
+      this.waiter = undefined;
+      w.reject(err);
+    }
+  }
+
+  /** The next stanza (handshake only). */
+  next(): Promise<string> {
+    const s = this.queue.shift();
+    if (s !== undefined) return Promise.resolve(s);
+    if (this.failure) return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => {
+      this.waiter = { resolve, reject };
+    });
+  }
+
+  /** The next stanza; a stream error becomes an exception. */
+  async expect(what: string): Promise<string> {
+    const s = await this.next();
+    if (s.startsWith('<stream:error')) throw new XmppError(`stream error while waiting for ${what}: ${s}`);
+    return s;
+  }
+
+  /**
+   * Writes data. Writes made in the same tick are gathered (cork, then uncork on the next
+   * tick: one writev syscall), so that a generator driving hundreds of clients from one
+   * process does not spend its CPU on one syscall per stanza.
+   */
+  send(data: string | Buffer): boolean {
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      process.nextTick(this.uncork);
+    }
+    return this.socket.write(data);
+  }
+
+  private corked = false;
+  private readonly uncork = (): void => {
+    this.corked = false;
+    this.socket.uncork();
+  };
+
+  /** Opens (or restarts) the stream and returns the features element. */
+  async openStream(domain: string): Promise<string> {
+    this.send(streamHeader(domain));
+    const features = await this.expect('stream features');
+    if (!features.startsWith('<stream:features')) throw new XmppError(`expected stream features, got ${features.slice(0, 200)}`);
+    return features;
+  }
+
+  async authenticate(user: string, password: string, mechanism: Mechanism, cache?: ScramCache): Promise<void> {
+    const NS = 'urn:ietf:params:xml:ns:xmpp-sasl';
+    if (mechanism === 'PLAIN') {
+      const token = Buffer.from(`\u0000${user}\u0000${password}`).toString('base64');
+      this.send(`<auth xmlns='${NS}' mechanism='PLAIN'>${token}</auth>`);
+      const r = await this.expect('SASL result');
+      if (!r.startsWith('<success')) throw new XmppError(`PLAIN login of ${user} failed: ${r}`);
+    } else {
+      const scram = new ScramClient(user, password, cache);
+      this.send(`<auth xmlns='${NS}' mechanism='SCRAM-SHA-1'>${Buffer.from(scram.first()).toString('base64')}</auth>`);
+      const ch = await this.expect('SASL challenge');
+      if (!ch.startsWith('<challenge')) throw new XmppError(`SCRAM login of ${user} failed: ${ch}`);
+      const serverFirst = Buffer.from(textOf(ch), 'base64').toString();
+      this.send(`<response xmlns='${NS}'>${Buffer.from(scram.final(serverFirst)).toString('base64')}</response>`);
+      let r = await this.expect('SASL result');
+      // Some servers send the verifier in a final challenge and expect an empty response.
+      if (r.startsWith('<challenge')) {
+        scram.verify(Buffer.from(textOf(r), 'base64').toString());
+        this.send(`<response xmlns='${NS}'/>`);
+        r = await this.expect('SASL result');
+        if (!r.startsWith('<success')) throw new XmppError(`SCRAM login of ${user} failed: ${r}`);
+      } else if (r.startsWith('<success')) {
+        scram.verify(Buffer.from(textOf(r), 'base64').toString());
+      } else {
+        throw new XmppError(`SCRAM login of ${user} failed: ${r}`);
+      }
+    }
+  }
+
+  /** Binds a resource (and opens the legacy session when the server requires it); returns the full JID. */
+  async bind(resource: string, features: string): Promise<string> {
+    this.send(`<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>${escapeXml(resource)}</resource></bind></iq>`);
+    const r = await this.expect('bind result');
+    const m = /<jid>([^<]+)<\/jid>/.exec(r);
+    if (!r.includes("type='result'") && !r.includes('type="result"')) throw new XmppError(`bind failed: ${r}`);
+    if (!m) throw new XmppError(`bind result without jid: ${r}`);
+    this.jid = m[1]!;
+    const sess = /<session xmlns=['"]urn:ietf:params:xml:ns:xmpp-session['"](\s*\/>|>(.*?)<\/session>)/.exec(features);
+    if (sess && !(sess[2] ?? '').includes('optional')) {
+      this.send(`<iq type='set' id='s1'><session xmlns='urn:ietf:params:xml:ns:xmpp-session'/></iq>`);
+      const s = await this.expect('session result');
+      if (!/type=['"]result['"]/.test(s)) throw new XmppError(`session failed: ${s}`);
+    }
+    return this.jid;
+  }
+
+  /** Sends a ping to the server and waits for its answer: a barrier that everything sent before it was processed. */
+  async ping(id = 'ping'): Promise<void> {
+    this.send(`<iq type='get' id='${id}'><ping xmlns='urn:xmpp:ping'/></iq>`);
+    for (;;) {
+      const s = await this.expect('ping result');
+      if (s.startsWith('<iq') && (s.includes(`id='${id}'`) || s.includes(`id="${id}"`))) return;
+    }
+  }
+
+  /** Drops whatever handshake-time stanzas are queued (presence echoes and the like). */
+  drain(): void {
+    this.queue = [];
+  }
+
+  /** Sends the stream footer and waits (bounded) for the server to close; then closes the socket. */
+  async close(timeoutMs = 5000): Promise<void> {
+    if (this.closed) return;
+    this.onStanza = () => {};
+    try {
+      this.socket.write('</stream:stream>');
+    } catch {
+      /* already closed */
+    }
+    const timer = setTimeout(() => this.socket.destroy(), timeoutMs);
+    this.onStreamEnd = () => this.socket.end();
+    await this.closedP;
+    clearTimeout(timer);
+  }
+
+  /**
+   * Sends the stream footer and half-closes the socket at once, without waiting for the
+   * server's footer (some servers answer it only after a delay: ejabberd about 100 ms);
+   * resolves when the connection is fully closed (or destroyed after timeoutMs).
+   */
+  quickClose(timeoutMs = 5000): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    this.onStanza = () => {};
+    this.socket.end('</stream:stream>');
+    const timer = setTimeout(() => this.socket.destroy(), timeoutMs);
+    return this.closedP.then(() => clearTimeout(timer));
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+
+  whenClosed(): Promise<void> {
+    return this.closedP;
+  }
+}
+
+/** Text content of a simple element <x ...>TEXT</x> (or '' for <x/>). */
+export function textOf(el: string): string {
+  const gt = el.indexOf('>');
+  if (gt < 0 || el[gt - 1] === '/') return '';
+  const end = el.lastIndexOf('</');
+  return end > gt ? el.slice(gt + 1, end) : '';
+}
+
+/** Connect, authenticate, restart the stream and bind: a logged-in connection. */
+export async function login(opts: LoginOptions): Promise<XmppConnection> {
+  const conn = await XmppConnection.connect(opts);
+  const timer = setTimeout(() => conn.destroy(), opts.timeoutMs ?? 30000);
+  try {
+    await conn.openStream(opts.domain);
+    await conn.authenticate(opts.user, opts.password, opts.mechanism, opts.scramCache);
+    const features = await conn.openStream(opts.domain);
+    await conn.bind(opts.resource, features);
+    return conn;
+  } catch (err) {
+    conn.destroy();
+    throw err;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** In-band registration (XEP-0077) of one account on a fresh pre-auth stream. */
+export async function registerAccount(opts: ConnectOptions & { user: string; password: string }): Promise<void> {
+  const conn = await XmppConnection.connect(opts);
+  const timer = setTimeout(() => conn.destroy(), opts.timeoutMs ?? 30000);
+  try {
+    await conn.openStream(opts.domain);
+    conn.send(
+      `<iq type='set' id='reg1'><query xmlns='jabber:iq:register'><username>${escapeXml(opts.user)}</username>` +
+        `<password>${escapeXml(opts.password)}</password></query></iq>`,
+    );
+    const r = await conn.expect('registration result');
+    if (!/type=['"]result['"]/.test(r) && !r.includes('<conflict')) throw new XmppError(`registration of ${opts.user} failed: ${r}`);
+  } catch (err) {
+    conn.destroy();
+    throw err;
+  } finally {
+    clearTimeout(timer);
+  }
+  // Leave without waiting for the server's side of the close (ejabberd answers it ~100 ms later).
+  void conn.quickClose(2000);
+}

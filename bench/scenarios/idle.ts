@@ -1,0 +1,80 @@
+/**
+ * idle: memory per authenticated session. On a fresh instance, measure the server's RSS, then
+ * log in sessions (SCRAM-SHA-1, bind, initial presence, a ping as a barrier) up to each size
+ * in --sessions (cumulatively: 1000, then 4000 more to reach 5000, ...), wait --settle-ms and
+ * measure RSS again: RSS per session = (RSS after - RSS before) / N. Connections are spread
+ * over several source addresses (127.0.0.2, .3, ...) so that no address runs out of ephemeral
+ * ports. Also reports the login rate and server CPU per session while ramping up.
+ */
+import type { XmppConnection } from '../lib/client';
+import { closeSessions, openSessions, rssMiB, snapshot, since } from '../lib/sessions';
+import { sleep } from '../lib/proc';
+import type { Mechanism } from '../lib/client';
+import type { CaseResult, Scenario } from './types';
+
+function sizes(opt: (name: string) => string): number[] {
+  return opt('sessions')
+    .split(',')
+    .map((s) => Number(s.trim()))
+    .filter((n) => n > 0)
+    .sort((a, b) => a - b);
+}
+
+export const idleScenario: Scenario = {
+  name: 'idle',
+  description: 'server RSS per authenticated session with initial presence, at several session counts',
+  instance: 'per-run',
+  options: {
+    sessions: { default: '1000,5000,10000', help: 'session counts (cumulative on one instance per run)' },
+    concurrency: { default: '50', help: 'parallel logins while ramping up' },
+    mech: { default: 'SCRAM-SHA-1', help: 'SASL mechanism' },
+    'settle-ms': { default: '3000', help: 'wait before each RSS reading' },
+  },
+  metrics: {
+    rss_kib_per_session: { unit: 'KiB', better: 'lower', summary: true },
+    rss_mib: { unit: 'MiB', better: 'lower', summary: true },
+    ramp_logins_per_s: { unit: 'logins/s', better: 'higher' },
+    server_cpu_us_per_session: { unit: 'µs', better: 'lower' },
+    rss_before_mib: { unit: 'MiB', better: 'lower' },
+  },
+  users: (opt) => Math.max(...sizes(opt)),
+  fileLimit: (opt) => Math.max(...sizes(opt)) + 2000,
+  async run(ctx) {
+    const pid = ctx.instance.pid;
+    await sleep(ctx.num('settle-ms'));
+    const rss0 = rssMiB(pid);
+    const conns: XmppConnection[] = [];
+    const out: CaseResult[] = [];
+    try {
+      for (const n of sizes(ctx.opt)) {
+        const before = snapshot(pid);
+        const added = await openSessions(ctx, {
+          from: conns.length,
+          to: n,
+          concurrency: ctx.num('concurrency'),
+          mechanism: ctx.opt('mech') as Mechanism,
+          presence: true,
+        });
+        const d = since(pid, before);
+        conns.push(...added);
+        await sleep(ctx.num('settle-ms'));
+        const rss = rssMiB(pid);
+        out.push({
+          case: `${n} sessions`,
+          metrics: {
+            sessions: n,
+            rss_kib_per_session: ((rss - rss0) * 1024) / n,
+            rss_mib: rss,
+            rss_before_mib: rss0,
+            ramp_logins_per_s: added.length / (d.wallMs / 1000),
+            server_cpu_us_per_session: d.serverCpuUs / added.length,
+          },
+        });
+        ctx.log(`idle: ${n} sessions, RSS ${rss0.toFixed(1)} -> ${rss.toFixed(1)} MiB`);
+      }
+    } finally {
+      await closeSessions(conns);
+    }
+    return out;
+  },
+};

@@ -1,0 +1,16 @@
+/**
+ * The scenario registry. A new scenario is a file in this folder exporting a Scenario
+ * (see ./types.ts) plus one line here; the runner, the JSON lines and the summary pick it up.
+ */
+import { chatScenario } from './chat';
+import { idleScenario } from './idle';
+import { loginScenario } from './login';
+import type { Scenario } from './types';
+
+export const SCENARIOS: Record<string, Scenario> = {
+  [loginScenario.name]: loginScenario,
+  [idleScenario.name]: idleScenario,
+  [chatScenario.name]: chatScenario,
+};
+
+export type { Scenario } from './types';
