@@ -74,7 +74,7 @@ export interface ArchivePrefs {
 /**
  * Message archives (XEP-0313), one per owner, in archive order. Async so that another
  * database can implement it. The SQLite store returns ids at once and writes new messages in
- * one transaction per event-loop turn; its reads first write what is queued, so nothing a
+ * batches (one transaction per FLUSH_MS or FLUSH_COUNT messages); its reads first write what is queued, so nothing a
  * caller was given an id for is ever missing from a query.
  */
 export interface MamStore {
@@ -268,6 +268,11 @@ const MAX_TS = Number.MAX_SAFE_INTEGER;
 /** Owners whose last timestamp is kept in memory. */
 const LAST_TS_CACHE = 10_000;
 
+/** Longest a queued archive entry waits before it is written (a crash loses at most this much of the archive). */
+const FLUSH_MS = 50;
+/** Queue length that is written at once, whatever the time. */
+const FLUSH_COUNT = 1000;
+
 export class SqliteMamStore implements MamStore {
   private readonly stmts;
   private readonly writeBatch: (batch: readonly Pending[]) => void;
@@ -275,7 +280,10 @@ export class SqliteMamStore implements MamStore {
   private readonly removeAll: (owner: string) => void;
   private readonly shapes = new Map<string, Statement<unknown[]>>();
   private pending: Pending[] = [];
-  private scheduled: ReturnType<typeof setImmediate> | undefined;
+  private scheduled: NodeJS.Timeout | undefined;
+  /** Random bytes for id nonces, drawn in bulk: one system call per few thousand messages. */
+  private entropy = Buffer.alloc(0);
+  private entropyAt = 0;
   private nextSeq: number;
   private readonly ids: IdCodec;
   /** Per owner, the newest timestamp archived (queued or written), to keep archive time monotonic. */
@@ -332,23 +340,38 @@ export class SqliteMamStore implements MamStore {
     return this.appendNow(entry);
   }
 
-  /** Queues the message and returns its id at once; the batch is written when the event-loop turn ends. */
+  /**
+   * Queues the message and returns its id at once. Queued messages are written together,
+   * FLUSH_MS after the first of them or as soon as FLUSH_COUNT are waiting: one commit (and
+   * its fsync) then carries hundreds of messages. Reads write the queue first.
+   */
   appendNow(entry: NewArchiveEntry): string {
     const seq = this.nextSeq++;
-    const nonce = randomBytes(6).readUIntBE(0, 6);
+    const nonce = this.randomNonce();
     // Archive order is arrival order; timestamps follow it, so a clock step backwards (or an
     // older 'at' from a caller) cannot put a new message before ones already archived.
     const ts = Math.max(Math.trunc(entry.ts), this.lastTsOf(entry.owner));
     this.rememberTs(entry.owner, ts);
     this.pending.push({ seq, nonce, entry, ts });
-    this.scheduled ??= setImmediate(() => this.flushNow());
+    if (this.pending.length >= FLUSH_COUNT) this.flushNow();
+    else this.scheduled ??= setTimeout(() => this.flushNow(), FLUSH_MS);
     return this.ids.encode(seq, nonce);
+  }
+
+  private randomNonce(): number {
+    if (this.entropyAt + 6 > this.entropy.length) {
+      this.entropy = randomBytes(6 * 4096);
+      this.entropyAt = 0;
+    }
+    const n = this.entropy.readUIntBE(this.entropyAt, 6);
+    this.entropyAt += 6;
+    return n;
   }
 
   /** Writes the queued messages in one transaction. */
   flushNow(): void {
     if (this.scheduled !== undefined) {
-      clearImmediate(this.scheduled);
+      clearTimeout(this.scheduled);
       this.scheduled = undefined;
     }
     if (this.pending.length === 0) return;
