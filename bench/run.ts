@@ -120,7 +120,7 @@ async function runScenario(scenario: Scenario, flags: Map<string, string>): Prom
     const nodeArgs = server === 'ours' && profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
     if (nodeArgs.length > 0) mkdirSync(profileDir, { recursive: true });
     const t0 = Date.now();
-    const inst = await PEERS[server].start({ users: scenario.users(opt), workDir, cacheDir, nodeArgs, fileLimit: fileLimit + 1000, log });
+    const inst = await PEERS[server].start({ users: scenario.users(opt), workDir, cacheDir, nodeArgs, fileLimit: fileLimit + 1000, log, features: scenario.features?.(opt) });
     active.add(inst);
     log(`${server}: up on port ${inst.port} (pid ${inst.pid}) in ${((Date.now() - t0) / 1000).toFixed(1)} s: ${inst.version}`);
     return inst;

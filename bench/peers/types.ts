@@ -26,7 +26,24 @@ export interface StartOptions {
   nodeArgs?: string[];
   /** Open-files limit for the server process. */
   fileLimit: number;
+  /** What the scenario needs beyond one-to-one chat (group chat, archiving, WebSocket). */
+  features?: PeerFeatures;
   log: (msg: string) => void;
+}
+
+/**
+ * Optional server features a scenario turns on (off unless asked for):
+ *  - muc: a MUC service on conference.<domain>, no rate limits, no room archive, history 20;
+ *  - mam: message archiving (XEP-0313) for accounts;
+ *  - websocket: the RFC 7395 endpoint on a plain HTTP port (Instance.wsUrl).
+ * Our server has MUC on by default (so `muc` only changes its knobs) and mam off in the bench.
+ */
+export interface PeerFeatures {
+  muc?: boolean;
+  mam?: boolean;
+  websocket?: boolean;
+  /** Ours only: archive rows written before the start through the mam store (archive scenario). */
+  mamPrefill?: number;
 }
 
 export interface Instance {
@@ -38,6 +55,8 @@ export interface Instance {
   /** The process whose CPU and RSS are measured (beam.smp, lua5.4, node). */
   pid: number;
   logFile: string;
+  /** ws://127.0.0.1:PORT/PATH when the websocket feature was asked for and is supported. */
+  wsUrl?: string;
   stop(): Promise<void>;
 }
 

@@ -87,7 +87,7 @@ export const chatScenario: Scenario = {
 };
 
 /** One case: all pairs exchange the messages with `window` in flight per direction; ids are '<tag><seq>'. */
-async function exchange(ctx: ScenarioContext, conns: XmppConnection[], pairs: number, window: number, tag: number): Promise<CaseResult> {
+export async function exchange(ctx: ScenarioContext, conns: readonly Pick<XmppConnection, 'send' | 'onStanza'>[], pairs: number, window: number, tag: number): Promise<CaseResult> {
   const perDir = Math.max(1, Math.floor(ctx.num('messages') / (2 * pairs)));
   const total = perDir * 2 * pairs;
   const text = body(ctx.num('body-bytes'));

@@ -2,7 +2,7 @@
  * What a scenario is. To add one (groupchat, archive, websocket, ...): write
  * bench/scenarios/<name>.ts exporting a Scenario and add it to SCENARIOS in ./index.ts.
  */
-import type { Instance } from '../peers/types';
+import type { Instance, PeerFeatures } from '../peers/types';
 import type { ScramCache } from '../lib/client';
 
 export interface OptionSpec {
@@ -50,6 +50,8 @@ export interface Scenario {
   metrics: Record<string, MetricInfo>;
   /** How many accounts (u0 ..) the scenario needs, from its options. */
   users(opt: (name: string) => string): number;
+  /** Server features the scenario needs (group chat, archiving, WebSocket); none by default. */
+  features?(opt: (name: string) => string): PeerFeatures;
   /** Open files the generator (and so each server) needs. */
   fileLimit?(opt: (name: string) => string): number;
   run(ctx: ScenarioContext): Promise<CaseResult[]>;
