@@ -1,11 +1,9 @@
 // Multi-user chat (XEP-0045) end to end with @xmpp/client over STARTTLS: create and configure a
 // members-only persistent room, invite, chat, restart the server on the same data, rejoin and
 // get the history; and with slixmpp's XEP-0045 plugin as the room owner.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createInterface } from 'node:readline';
-import { join } from 'node:path';
 import { startTestServer, type TestServer } from '../helpers/server';
 import { jsClient, type JsClient, type XmlEl } from '../helpers/xmpp-js';
+import { SlixmppScript, slixmppAvailable } from '../helpers/slixmpp';
 
 const SVC = 'conference.localhost';
 const ROOM = `team@${SVC}`;
@@ -131,55 +129,16 @@ describe('multi-user chat between real clients', () => {
 
 // ---- slixmpp (Debian's python3-slixmpp) as the room owner --------------------------------
 
-const PYTHON = '/usr/bin/python3';
-const SCRIPT = join(__dirname, '../interop/slixmpp_muc.py');
-const slixmppAvailable = spawnSync(PYTHON, ['-c', 'import slixmpp'], { stdio: 'ignore' }).status === 0;
-if (!slixmppAvailable && process.env.CI) throw new Error('python3-slixmpp is not installed: apt-get install python3-slixmpp');
+const slixmppOk = slixmppAvailable();
 
-interface SlixEvent { event: string; [k: string]: unknown }
-
-/** Runs test/interop/slixmpp_muc.py and collects the JSON events it prints. */
-class SlixOwner {
-  readonly events: SlixEvent[] = [];
-  private readonly proc: ChildProcess;
-  private stderr = '';
-  private waiters: (() => void)[] = [];
-
+/** test/interop/slixmpp_muc.py: creates, configures and runs a room as its owner. */
+class SlixOwner extends SlixmppScript {
   constructor(args: string[]) {
-    this.proc = spawn(PYTHON, [SCRIPT, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    createInterface({ input: this.proc.stdout! }).on('line', (line) => {
-      try {
-        this.events.push(JSON.parse(line) as SlixEvent);
-      } catch {
-        this.stderr += line + '\n';
-      }
-      for (const w of this.waiters.splice(0)) w();
-    });
-    this.proc.stderr!.on('data', (d) => { this.stderr += String(d); });
-    this.proc.once('exit', () => { for (const w of this.waiters.splice(0)) w(); });
-  }
-
-  async waitFor(pred: (e: SlixEvent) => boolean, what: string, timeoutMs = 10_000): Promise<SlixEvent> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const found = this.events.find(pred);
-      if (found) return found;
-      if (Date.now() > deadline || this.proc.exitCode !== null) {
-        throw new Error(`slixmpp: no ${what}; events: ${JSON.stringify(this.events)}; stderr: ${this.stderr.slice(-2000)}`);
-      }
-      await new Promise<void>((r) => {
-        const t = setTimeout(r, 100);
-        this.waiters.push(() => { clearTimeout(t); r(); });
-      });
-    }
-  }
-
-  kill(): void {
-    this.proc.kill('SIGKILL');
+    super('slixmpp_muc.py', args);
   }
 }
 
-(slixmppAvailable ? describe : describe.skip)('multi-user chat with slixmpp (xep_0045) as the room owner', () => {
+(slixmppOk ? describe : describe.skip)('multi-user chat with slixmpp (xep_0045) as the room owner', () => {
   let t: TestServer;
   let owner: SlixOwner | undefined;
   let alice: JsClient | undefined;

@@ -1,61 +1,15 @@
 // Interop with slixmpp (Debian's python3-slixmpp), the library behind many Python clients and
 // bots, talking to an @xmpp/client user through the server: subscription, chat, offline.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createInterface } from 'node:readline';
-import { join } from 'node:path';
 import { startTestServer, type TestServer } from '../helpers/server';
 import { jsClient, type XmlEl } from '../helpers/xmpp-js';
+import { SlixmppScript, slixmppAvailable } from '../helpers/slixmpp';
 
-/** Debian's interpreter: python3-slixmpp installs into its dist-packages. */
-const PYTHON = '/usr/bin/python3';
-const SCRIPT = join(__dirname, '../interop/slixmpp_client.py');
-const available = spawnSync(PYTHON, ['-c', 'import slixmpp'], { stdio: 'ignore' }).status === 0;
-if (!available) {
-  // CI installs python3-slixmpp (.ci/run); there, a missing library is a failure, not a skip.
-  if (process.env.CI) throw new Error('python3-slixmpp is not installed: apt-get install python3-slixmpp');
-  console.warn('slixmpp interop tests skipped: apt-get install python3-slixmpp to run them');
-}
+const available = slixmppAvailable();
 
-interface SlixEvent { event: string; [k: string]: unknown }
-
-class Slixmpp {
-  readonly events: SlixEvent[] = [];
-  readonly exited: Promise<number | null>;
-  private readonly proc: ChildProcess;
-  private stderr = '';
-  private waiters: (() => void)[] = [];
-
+/** test/interop/slixmpp_client.py: logs in, approves subscriptions, echoes chat, leaves on "quit". */
+class Slixmpp extends SlixmppScript {
   constructor(port: number, jid: string, password: string) {
-    this.proc = spawn(PYTHON, [SCRIPT, String(port), jid, password], { stdio: ['ignore', 'pipe', 'pipe'] });
-    createInterface({ input: this.proc.stdout! }).on('line', (line) => {
-      try {
-        this.events.push(JSON.parse(line) as SlixEvent);
-      } catch {
-        this.stderr += line + '\n';
-      }
-      for (const w of this.waiters.splice(0)) w();
-    });
-    this.proc.stderr!.on('data', (d) => { this.stderr += String(d); });
-    this.exited = new Promise((r) => this.proc.once('exit', (code) => { r(code); for (const w of this.waiters.splice(0)) w(); }));
-  }
-
-  async waitFor(pred: (e: SlixEvent) => boolean, what: string, timeoutMs = 10_000): Promise<SlixEvent> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const found = this.events.find(pred);
-      if (found) return found;
-      if (Date.now() > deadline || this.proc.exitCode !== null) {
-        throw new Error(`slixmpp: no ${what}; events: ${JSON.stringify(this.events)}; stderr: ${this.stderr.slice(-2000)}`);
-      }
-      await new Promise<void>((r) => {
-        const t = setTimeout(r, 100);
-        this.waiters.push(() => { clearTimeout(t); r(); });
-      });
-    }
-  }
-
-  kill(): void {
-    this.proc.kill('SIGKILL');
+    super('slixmpp_client.py', [String(port), jid, password]);
   }
 }
 
