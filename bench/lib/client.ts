@@ -16,6 +16,7 @@
 import { connect, type Socket } from 'node:net';
 import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
 import { StanzaReader } from './reader';
+import { HandshakeConnection } from './handshake';
 
 export type Mechanism = 'PLAIN' | 'SCRAM-SHA-1';
 
@@ -139,20 +140,17 @@ export class ScramClient {
  * One client connection. During the handshake stanzas are queued and read with next(); after
  * that, set onStanza to get raw bytes.
  */
-export class XmppConnection {
+export class XmppConnection extends HandshakeConnection {
   readonly socket: Socket;
   private readonly reader: StanzaReader;
-  private queue: string[] = [];
-  private waiter: { resolve: (s: string) => void; reject: (e: Error) => void } | undefined;
-  private failure: Error | undefined;
   private closedP: Promise<void>;
   /** Raw stanza callback, used once set (the handshake queue is bypassed). */
   onStanza: ((buf: Buffer, start: number, end: number) => void) | undefined;
   onStreamEnd: (() => void) | undefined;
-  jid = '';
   closed = false;
 
   private constructor(socket: Socket) {
+    super();
     this.socket = socket;
     this.reader = new StanzaReader({
       stanza: (buf, start, end) => {
@@ -187,48 +185,12 @@ export class XmppConnection {
     });
   }
 
-  private deliver(s: string): void {
-    const w = this.waiter;
-    if (w) {
-      this.waiter = undefined;
-      w.resolve(s);
-    } else {
-      this.queue.push(s);
-    }
-  }
-
-  private fail(err: Error): void {
-    if (!this.failure) this.failure = err;
-    const w = this.waiter;
-    if (w) {
-      this.waiter = undefined;
-      w.reject(err);
-    }
-  }
-
-  /** The next stanza (handshake only). */
-  next(): Promise<string> {
-    const s = this.queue.shift();
-    if (s !== undefined) return Promise.resolve(s);
-    if (this.failure) return Promise.reject(this.failure);
-    return new Promise((resolve, reject) => {
-      this.waiter = { resolve, reject };
-    });
-  }
-
-  /** The next stanza; a stream error becomes an exception. */
-  async expect(what: string): Promise<string> {
-    const s = await this.next();
-    if (s.startsWith('<stream:error')) throw new XmppError(`stream error while waiting for ${what}: ${s}`);
-    return s;
-  }
-
   /**
    * Writes data. Writes made in the same tick are gathered (cork, then uncork on the next
    * tick: one writev syscall), so that a generator driving hundreds of clients from one
    * process does not spend its CPU on one syscall per stanza.
    */
-  send(data: string | Buffer): boolean {
+  override send(data: string | Buffer): boolean {
     if (!this.corked) {
       this.corked = true;
       this.socket.cork();
@@ -249,66 +211,6 @@ export class XmppConnection {
     const features = await this.expect('stream features');
     if (!features.startsWith('<stream:features')) throw new XmppError(`expected stream features, got ${features.slice(0, 200)}`);
     return features;
-  }
-
-  async authenticate(user: string, password: string, mechanism: Mechanism, cache?: ScramCache): Promise<void> {
-    const NS = 'urn:ietf:params:xml:ns:xmpp-sasl';
-    if (mechanism === 'PLAIN') {
-      const token = Buffer.from(`\u0000${user}\u0000${password}`).toString('base64');
-      this.send(`<auth xmlns='${NS}' mechanism='PLAIN'>${token}</auth>`);
-      const r = await this.expect('SASL result');
-      if (!r.startsWith('<success')) throw new XmppError(`PLAIN login of ${user} failed: ${r}`);
-    } else {
-      const scram = new ScramClient(user, password, cache);
-      this.send(`<auth xmlns='${NS}' mechanism='SCRAM-SHA-1'>${Buffer.from(scram.first()).toString('base64')}</auth>`);
-      const ch = await this.expect('SASL challenge');
-      if (!ch.startsWith('<challenge')) throw new XmppError(`SCRAM login of ${user} failed: ${ch}`);
-      const serverFirst = Buffer.from(textOf(ch), 'base64').toString();
-      this.send(`<response xmlns='${NS}'>${Buffer.from(scram.final(serverFirst)).toString('base64')}</response>`);
-      let r = await this.expect('SASL result');
-      // Some servers send the verifier in a final challenge and expect an empty response.
-      if (r.startsWith('<challenge')) {
-        scram.verify(Buffer.from(textOf(r), 'base64').toString());
-        this.send(`<response xmlns='${NS}'/>`);
-        r = await this.expect('SASL result');
-        if (!r.startsWith('<success')) throw new XmppError(`SCRAM login of ${user} failed: ${r}`);
-      } else if (r.startsWith('<success')) {
-        scram.verify(Buffer.from(textOf(r), 'base64').toString());
-      } else {
-        throw new XmppError(`SCRAM login of ${user} failed: ${r}`);
-      }
-    }
-  }
-
-  /** Binds a resource (and opens the legacy session when the server requires it); returns the full JID. */
-  async bind(resource: string, features: string): Promise<string> {
-    this.send(`<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>${escapeXml(resource)}</resource></bind></iq>`);
-    const r = await this.expect('bind result');
-    const m = /<jid>([^<]+)<\/jid>/.exec(r);
-    if (!r.includes("type='result'") && !r.includes('type="result"')) throw new XmppError(`bind failed: ${r}`);
-    if (!m) throw new XmppError(`bind result without jid: ${r}`);
-    this.jid = m[1]!;
-    const sess = /<session xmlns=['"]urn:ietf:params:xml:ns:xmpp-session['"](\s*\/>|>(.*?)<\/session>)/.exec(features);
-    if (sess && !(sess[2] ?? '').includes('optional')) {
-      this.send(`<iq type='set' id='s1'><session xmlns='urn:ietf:params:xml:ns:xmpp-session'/></iq>`);
-      const s = await this.expect('session result');
-      if (!/type=['"]result['"]/.test(s)) throw new XmppError(`session failed: ${s}`);
-    }
-    return this.jid;
-  }
-
-  /** Sends a ping to the server and waits for its answer: a barrier that everything sent before it was processed. */
-  async ping(id = 'ping'): Promise<void> {
-    this.send(`<iq type='get' id='${id}'><ping xmlns='urn:xmpp:ping'/></iq>`);
-    for (;;) {
-      const s = await this.expect('ping result');
-      if (s.startsWith('<iq') && (s.includes(`id='${id}'`) || s.includes(`id="${id}"`))) return;
-    }
-  }
-
-  /** Drops whatever handshake-time stanzas are queued (presence echoes and the like). */
-  drain(): void {
-    this.queue = [];
   }
 
   /** Sends the stream footer and waits (bounded) for the server to close; then closes the socket. */
