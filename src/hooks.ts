@@ -62,7 +62,9 @@ export class HookBus {
   private readonly hooks = new Map<HookName, Entry[]>();
 
   on<K extends HookName>(name: K, handler: HookHandler<K>, priority: number = Priority.Normal, owner = 'core'): () => void {
-    const list = this.hooks.get(name) ?? [];
+    // Lists are replaced, never changed in place, so that fire() can walk one without a copy
+    // while handlers register or unregister.
+    const list = [...(this.hooks.get(name) ?? [])];
     const entry: Entry = { handler: handler as HookHandler<HookName>, priority, owner };
     // Insert after every entry of equal or higher priority: stable ordering for ties.
     let i = list.length;
@@ -71,9 +73,7 @@ export class HookBus {
     this.hooks.set(name, list);
     return () => {
       const cur = this.hooks.get(name);
-      if (!cur) return;
-      const idx = cur.indexOf(entry);
-      if (idx !== -1) cur.splice(idx, 1);
+      if (cur?.includes(entry)) this.hooks.set(name, cur.filter((e) => e !== entry));
     };
   }
 
@@ -89,7 +89,7 @@ export class HookBus {
   async fire<K extends HookName>(name: K, payload: HookMap[K], onError?: (err: unknown, owner: string) => void): Promise<boolean> {
     const list = this.hooks.get(name);
     if (!list || list.length === 0) return false;
-    for (const entry of list.slice()) {
+    for (const entry of list) {
       try {
         let r = entry.handler(payload);
         if (r instanceof Promise) r = await r;

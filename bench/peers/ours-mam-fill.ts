@@ -34,7 +34,6 @@ async function main(): Promise<void> {
   const store = new SqliteMamStore(core.db, (_err, lost) => {
     failed += lost;
   });
-  const s = store as unknown as { appendNow?: (e: NewArchiveEntry) => string; flushNow?: () => void };
   const pairs = Math.floor(users / 2);
   const messages = Math.floor(rows / 2);
   const start = Date.now() - messages;
@@ -49,13 +48,8 @@ async function main(): Promise<void> {
       const ts = start + m;
       const out: NewArchiveEntry = { owner: a, withBare: b, withResource: '', direction: 'out', ts, xml, text };
       const inn: NewArchiveEntry = { owner: b, withBare: a, withResource: 'bench', direction: 'in', ts, xml, text };
-      if (s.appendNow) {
-        s.appendNow(out);
-        s.appendNow(inn);
-      } else {
-        await store.append(out);
-        await store.append(inn);
-      }
+      store.append(out);
+      store.append(inn);
     }
     await store.flush();
   } finally {

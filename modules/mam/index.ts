@@ -19,8 +19,8 @@ const NS_CLIENT = 'jabber:client';
 
 /** The archive as other modules use it (`api.service('archive')`); the MUC module keeps room archives in it. */
 export interface ArchiveService {
-  /** Stores a message in owner's archive (owner: a bare account JID or a room JID); returns its XEP-0359 stanza-id. */
-  append(owner: string, entry: { with: string; stanza: Element; direction: 'in' | 'out'; at?: number }): Promise<string>;
+  /** Stores a message in owner's archive (owner: a bare account JID or a room JID); returns its XEP-0359 stanza-id (at once when the store can). */
+  append(owner: string, entry: { with: string; stanza: Element; direction: 'in' | 'out'; at?: number }): string | Promise<string>;
   /** Runs a XEP-0313 query (the IQ's <query xmlns='urn:xmpp:mam:2'/> payload) on owner's archive, sends the <message><result/></message>s to `requester` (api.route), and resolves with the <fin/> element to return; throws StanzaError for bad queries. */
   query(owner: string, query: Element, requester: Jid): Promise<Element>;
   /** Deletes owner's whole archive (a destroyed room, a deleted account). */
@@ -49,6 +49,11 @@ const PREFS_CACHE = 10_000;
 const DEFAULT_PREFS: ArchivePrefs = { default: 'always', always: [], never: [] };
 /** Most JIDs in each preferences list. */
 const MAX_PREFS_JIDS = 1000;
+
+/** Runs fn on a value now, or once a promise of it resolves: the archive's common path stays synchronous. */
+function andThen<T, R>(value: T | Promise<T>, fn: (value: T) => R): R | Promise<Awaited<R>> {
+  return value instanceof Promise ? (value.then(fn) as Promise<Awaited<R>>) : fn(value);
+}
 
 /** A loaded instance, so that the module's teardown can finish what the unloaded one queued. */
 interface Instance {
@@ -79,7 +84,11 @@ export default defineModule<MamOptions>({
     const disco = api.service('disco');
     if (disco) for (const f of [NS_MAM, NS_MAM_EXTENDED, NS_SID, NS_FULLTEXT]) undo.push(disco.addAccountFeature(f));
     const service: ArchiveService = {
-      append: (owner, entry) => mam.append(owner, entry),
+      append: (owner, entry) => {
+        const peer = Jid.tryParse(entry.with);
+        if (peer === undefined) return Promise.reject(new Error(`archive: "${entry.with}" is not a JID`));
+        return mam.append(owner, peer, entry.stanza, entry.direction, entry.at);
+      },
       query: (owner, query, requester) => mam.query(owner, query, requester, (el) => mam.sendTo(requester, el)),
       remove: (owner) => mam.removeOwner(owner),
     };
@@ -90,8 +99,8 @@ export default defineModule<MamOptions>({
     const outboundIds = new WeakMap<Element, string>();
 
     // Outbound: a local client's message, archived for the sender. Normal band: after policy
-    // (a blocked message is refused and not archived), before carbons copy it. Not async:
-    // every outbound stanza passes here, and most are not messages.
+    // (a blocked message is refused and not archived), before carbons copy it. Synchronous
+    // unless the preferences or the store need a lookup: every outbound stanza passes here.
     api.hook('stanza/outbound', ({ session, stanza, to }) => {
       if (stanza.name !== 'message') return;
       mam.stripLocalStanzaIds(stanza); // ids "by" this server's accounts are only ever made here
@@ -99,9 +108,9 @@ export default defineModule<MamOptions>({
       const peer = to ?? session.jid.bare();
       // A message to the account itself is archived once, when it arrives (below).
       if (peer.bareString === owner || !archivable(stanza)) return;
-      return mam.allowed(owner, peer).then(async (ok) => {
+      return andThen(mam.allowed(owner, peer), (ok) => {
         if (!ok) return;
-        outboundIds.set(stanza, await mam.append(owner, { with: peer.toString(), stanza, direction: 'out' }));
+        return andThen(mam.append(owner, peer, stanza, 'out'), (id) => void outboundIds.set(stanza, id));
       });
     });
 
@@ -111,12 +120,12 @@ export default defineModule<MamOptions>({
       mam.stripLocalStanzaIds(stanza);
       if (!archivable(stanza)) return;
       const owner = to.bareString;
-      return (async () => {
-        if (api.sessions.ofAccount(owner).length === 0 && !(await api.accounts.exists(owner))) return; // bounced by the router
-        if (!(await mam.allowed(owner, from))) return;
-        const id = await mam.append(owner, { with: from.toString(), stanza, direction: 'in' });
-        stanza.append(x('stanza-id', { xmlns: NS_SID, id, by: owner }));
-      })();
+      const archive = (): void | Promise<void> => andThen(mam.allowed(owner, from), (ok) => {
+        if (!ok) return;
+        return andThen(mam.append(owner, from, stanza, 'in'), (id) => void stanza.append(x('stanza-id', { xmlns: NS_SID, id, by: owner })));
+      });
+      if (api.sessions.ofAccount(owner).length > 0) return archive();
+      return api.accounts.exists(owner).then((exists) => (exists ? archive() : undefined)); // else bounced by the router
     });
 
     // XEP-0313 §3.5: "servers SHOULD include the element as a child of the forwarded message
@@ -204,20 +213,26 @@ function bodies(stanza: Element): string | undefined {
 class Archive {
   private readonly prefsCache = new Map<string, ArchivePrefs>();
   private resultCount = 0;
+  /** The last message serialised for the archive, with its XML. */
+  private lastXml: { stanza: Element; xml: string } | undefined;
 
   constructor(private readonly api: ModuleApi<MamOptions>, private readonly store: MamStore, private readonly maxPageSize: number) {}
 
-  append(owner: string, entry: { with: string; stanza: Element; direction: 'in' | 'out'; at?: number }): Promise<string> {
-    const peer = Jid.tryParse(entry.with);
-    if (peer === undefined) return Promise.reject(new Error(`archive: "${entry.with}" is not a JID`));
+  append(owner: string, peer: Jid, stanza: Element, direction: 'in' | 'out', at?: number): string | Promise<string> {
+    // The sender's and the recipient's copies of a local message are one element: serialised once.
+    let xml = this.lastXml?.stanza === stanza ? this.lastXml.xml : undefined;
+    if (xml === undefined) {
+      xml = stanza.toString();
+      this.lastXml = { stanza, xml };
+    }
     return this.store.append({
       owner,
       withBare: peer.bareString,
       withResource: peer.resource,
-      direction: entry.direction,
-      ts: entry.at ?? Date.now(),
-      xml: entry.stanza.toString(),
-      text: bodies(entry.stanza) ?? '',
+      direction,
+      ts: at ?? Date.now(),
+      xml,
+      text: bodies(stanza) ?? '',
     });
   }
 
@@ -267,16 +282,19 @@ class Archive {
    * of an incoming one) are archived. A listed bare JID matches all its resources, a listed full
    * JID only itself; 'never' wins over 'always'; default='roster' archives contacts in the roster.
    */
-  async allowed(owner: string, other: Jid): Promise<boolean> {
-    const prefs = this.prefsCache.get(owner) ?? (await this.prefs(owner));
-    const full = other.toString();
+  allowed(owner: string, other: Jid): boolean | Promise<boolean> {
+    const prefs = this.prefsCache.get(owner);
+    if (prefs === undefined) return this.prefs(owner).then(() => this.allowed(owner, other));
     const bare = other.bareString;
-    const listed = (list: readonly string[]) => list.some((j) => j === full || j === bare);
-    if (listed(prefs.never)) return false;
-    if (listed(prefs.always)) return true;
+    if (prefs.never.length > 0 || prefs.always.length > 0) {
+      const full = other.toString();
+      const listed = (list: readonly string[]) => list.some((j) => j === full || j === bare);
+      if (listed(prefs.never)) return false;
+      if (listed(prefs.always)) return true;
+    }
     if (prefs.default !== 'roster') return prefs.default === 'always';
     const roster = this.api.service('roster');
-    return roster !== undefined && (await roster.get(owner, bare)) !== undefined;
+    return roster !== undefined && roster.get(owner, bare).then((item) => item !== undefined);
   }
 
   // ---- queries ------------------------------------------------------------------------
