@@ -1,6 +1,6 @@
 /**
  * Fills our server's message archive (XEP-0313) before the server starts, through the mam
- * module's own store (modules/mam/store.ts, SqliteMamStore: the same rows, FTS postings and
+ * module's own store (modules/mam/store.ts, SqliteMamStore: the same rows and
  * batched transactions as live archiving), so that the archive scenario can query an archive
  * of a million rows without sending half a million messages first.
  *
@@ -14,6 +14,7 @@ import { loadConfig } from '../../src/config';
 import { Core } from '../../src/core';
 import { databasePath, selectModules } from '../../src/server';
 import { SqliteMamStore, type NewArchiveEntry } from '../../modules/mam/store';
+import { archivedText } from '../../modules/mam';
 import { userName } from './types';
 
 async function main(): Promise<void> {
@@ -31,7 +32,7 @@ async function main(): Promise<void> {
   const domain = cfg.domains[0]!;
   const t0 = Date.now();
   let failed = 0;
-  const store = new SqliteMamStore(core.db, (_err, lost) => {
+  const store = new SqliteMamStore(core.db, archivedText, (_err, lost) => {
     failed += lost;
   });
   const pairs = Math.floor(users / 2);
@@ -46,8 +47,8 @@ async function main(): Promise<void> {
       const text = `fill message ${m} lorem ipsum dolor sit amet consectetur adipiscing elit`;
       const xml = `<message xmlns='jabber:client' from='${a}/bench' to='${b}' type='chat' id='f${m}'><body>${text}</body></message>`;
       const ts = start + m;
-      const out: NewArchiveEntry = { owner: a, withBare: b, withResource: '', direction: 'out', ts, xml, text };
-      const inn: NewArchiveEntry = { owner: b, withBare: a, withResource: 'bench', direction: 'in', ts, xml, text };
+      const out: NewArchiveEntry = { owner: a, withBare: b, withResource: '', direction: 'out', ts, xml };
+      const inn: NewArchiveEntry = { owner: b, withBare: a, withResource: 'bench', direction: 'in', ts, xml };
       store.append(out);
       store.append(inn);
     }

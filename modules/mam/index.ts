@@ -78,7 +78,7 @@ export default defineModule<MamOptions>({
     }
     if (!Number.isInteger(maxPageSize) || maxPageSize < 1) throw new Error(`maxPageSize must be a positive integer, not ${String(maxPageSize)}`);
 
-    const store = new SqliteMamStore(api.db, (err, lost) => api.log.error({ err, lost }, 'archiving failed: messages lost'));
+    const store = new SqliteMamStore(api.db, archivedText, (err, lost) => api.log.error({ err, lost }, 'archiving failed: messages lost'));
     const mam = new Archive(api, store, maxPageSize);
     const undo: (() => void)[] = [];
     const disco = api.service('disco');
@@ -198,6 +198,15 @@ export function archivable(stanza: Element): boolean {
   return bodies(stanza) !== undefined;
 }
 
+/** The searchable text of an archived message (its bodies), '' for none or when it cannot be read. */
+export function archivedText(xml: string): string {
+  try {
+    return bodies(parseXml(xml)) ?? '';
+  } catch {
+    return ''; // query results log unreadable messages; the index just leaves them out
+  }
+}
+
 /** The text of the message's <body/> elements (all languages), or undefined when it has none. */
 function bodies(stanza: Element): string | undefined {
   let text: string | undefined;
@@ -232,7 +241,6 @@ class Archive {
       direction,
       ts: at ?? Date.now(),
       xml,
-      text: bodies(stanza) ?? '',
     });
   }
 

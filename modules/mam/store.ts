@@ -14,8 +14,6 @@ export interface NewArchiveEntry {
   readonly ts: number;
   /** The message as XML. */
   readonly xml: string;
-  /** The text to index for full-text search (the bodies), '' for none. */
-  readonly text: string;
 }
 
 /** A stored message as queries return it. */
@@ -159,6 +157,12 @@ export const MAM_MIGRATIONS: Migration[] = [
   // Full-text segments are merged once 16 pile up at a level rather than 4: a fifth less work
   // per archived message, for a search that reads a few more segments.
   `INSERT INTO mam_fts (mam_fts, rank) VALUES ('automerge', 16);`,
+  // Full text is indexed per archive when it is first searched, then brought up to date at
+  // each search: how far each archive's postings go. Archives indexed so far are complete.
+  `CREATE TABLE mam_fts_done (
+     owner_id INTEGER PRIMARY KEY,
+     upto INTEGER NOT NULL) STRICT;
+   INSERT INTO mam_fts_done (owner_id, upto) SELECT owner_id, max(seq) FROM mam_entry GROUP BY owner_id;`,
 ];
 
 // ---- archive ids ------------------------------------------------------------------------
@@ -321,6 +325,8 @@ const JID_ID_CACHE = 20_000;
 const FLUSH_MS = 50;
 /** Queue length that is written at once, whatever the time. */
 const FLUSH_COUNT = 5000;
+/** Messages indexed for full text per step of a catch-up; other work runs between steps. */
+const TEXT_INDEX_STEP = 2000;
 
 export class SqliteMamStore implements MamStore {
   private readonly stmts;
@@ -339,8 +345,17 @@ export class SqliteMamStore implements MamStore {
   private readonly lastTs = new Map<string, number>();
   /** Dictionary numbers of recent JIDs (mam_jid). */
   private readonly jidIds = new Map<string, number>();
+  private readonly indexTextStep: (ownerId: number, owner: string) => number;
 
-  constructor(private readonly db: Database, private readonly onError: (err: unknown, lost: number) => void) {
+  /**
+   * @param textOf the searchable text of an archived message (its bodies), '' for none
+   * @param onError a batch of queued messages could not be written
+   */
+  constructor(
+    private readonly db: Database,
+    private readonly textOf: (xml: string) => string,
+    private readonly onError: (err: unknown, lost: number) => void,
+  ) {
     this.stmts = {
       insert: db.prepare(`INSERT INTO mam_entry (seq, owner_id, nonce, ts, with_id, with_resource, direction, xml)
                           VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
@@ -356,6 +371,14 @@ export class SqliteMamStore implements MamStore {
       oldest: db.prepare('SELECT seq, ts FROM mam_entry WHERE seq > ? ORDER BY seq LIMIT ?'),
       deleteSeq: db.prepare('DELETE FROM mam_entry WHERE seq = ?'),
       deleteFts: db.prepare('DELETE FROM mam_fts WHERE rowid = ?'),
+      textDone: db.prepare('SELECT upto FROM mam_fts_done WHERE owner_id = ?').pluck(),
+      setTextDone: db.prepare(`INSERT INTO mam_fts_done (owner_id, upto) VALUES (?, ?)
+                               ON CONFLICT (owner_id) DO UPDATE SET upto = excluded.upto`),
+      deleteTextDone: db.prepare('DELETE FROM mam_fts_done WHERE owner_id = ?'),
+      seqTs: db.prepare('SELECT ts FROM mam_entry WHERE seq = ?').pluck(),
+      // From the (owner, ts) index: timestamps never go down along an archive's sequence.
+      notIndexed: db.prepare(`SELECT seq, xml FROM mam_entry INDEXED BY mam_entry_owner_ts
+                              WHERE owner_id = ? AND ts >= ? AND seq > ? ORDER BY ts, seq LIMIT ?`),
       ownerSeqs: db.prepare('SELECT seq FROM mam_entry WHERE owner_id = ?').pluck(),
       deleteOwner: db.prepare('DELETE FROM mam_entry WHERE owner_id = ?'),
       prefs: db.prepare('SELECT default_mode, always_jids, never_jids FROM mam_prefs WHERE owner = ?'),
@@ -368,9 +391,21 @@ export class SqliteMamStore implements MamStore {
     this.writeBatch = db.transaction((batch: readonly Pending[]) => {
       for (const { seq, nonce, entry, ts } of batch) {
         this.stmts.insert.run(seq, this.jidId(entry.owner, true), nonce, ts, this.jidId(entry.withBare, true), entry.withResource, entry.direction, entry.xml);
-        const fts = entry.text === '' ? '' : ftsWords(entry.owner, entry.text);
+      }
+    });
+    // One step of bringing an archive's postings up to date, read and written in one
+    // transaction (so two searches of one archive never index a message twice); returns how
+    // many messages it indexed.
+    this.indexTextStep = db.transaction((ownerId: number, owner: string) => {
+      const upto = (this.stmts.textDone.get(ownerId) as number | undefined) ?? 0;
+      const fromTs = upto === 0 ? MIN_TS : ((this.stmts.seqTs.get(upto) as number | undefined) ?? MIN_TS);
+      const rows = this.stmts.notIndexed.all(ownerId, fromTs, upto, TEXT_INDEX_STEP) as { seq: number; xml: string }[];
+      for (const { seq, xml } of rows) {
+        const fts = ftsWords(owner, this.textOf(xml));
         if (fts !== '') this.stmts.insertFts.run(seq, fts);
       }
+      if (rows.length > 0) this.stmts.setTextDone.run(ownerId, rows[rows.length - 1]!.seq);
+      return rows.length;
     });
     this.removeSeqs = db.transaction((seqs: readonly number[]) => {
       for (const seq of seqs) {
@@ -383,6 +418,7 @@ export class SqliteMamStore implements MamStore {
       if (id !== undefined) {
         for (const seq of this.stmts.ownerSeqs.all(id) as number[]) this.stmts.deleteFts.run(seq);
         this.stmts.deleteOwner.run(id);
+        this.stmts.deleteTextDone.run(id);
       }
       this.stmts.deletePrefs.run(owner);
     });
@@ -454,6 +490,7 @@ export class SqliteMamStore implements MamStore {
 
   async page(filter: ArchiveFilter, page: PageRequest): Promise<ArchivedMessage[]> {
     this.flushNow();
+    if (filter.text !== undefined) await this.indexText(filter.owner);
     const q = this.select(filter, page.after, page.before);
     if (q === undefined) return [];
     const order = page.backward ? 'DESC' : 'ASC';
@@ -465,6 +502,7 @@ export class SqliteMamStore implements MamStore {
 
   async count(filter: ArchiveFilter, cap: number, before?: Cursor): Promise<number | undefined> {
     this.flushNow();
+    if (filter.text !== undefined) await this.indexText(filter.owner);
     const q = this.select(filter, undefined, before);
     if (q === undefined) return 0;
     // A search with no other filter counts postings alone: they are the owner's already.
@@ -522,6 +560,20 @@ export class SqliteMamStore implements MamStore {
   }
 
   // ---- internals ----------------------------------------------------------------------
+
+  /**
+   * Brings the owner's full-text postings up to date. Archiving a message does not index its
+   * words (that was a third of the cost of archiving, for searches that most archives never
+   * get): an archive is indexed when it is searched, in steps with other work in between.
+   */
+  private async indexText(owner: string): Promise<void> {
+    for (;;) {
+      this.flushNow();
+      const ownerId = this.jidId(owner, false);
+      if (ownerId === undefined || this.indexTextStep(ownerId, owner) < TEXT_INDEX_STEP) return;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  }
 
   private toMessage(row: Row): ArchivedMessage {
     return { id: this.ids.encode(row.seq, row.nonce), ts: row.ts, xml: row.xml };

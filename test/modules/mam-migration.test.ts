@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openDatabase } from '../../src/storage/database';
 import { migrate } from '../../src/storage/migrate';
+import { archivedText } from '../../modules/mam';
 import { IdCodec, MAM_MIGRATIONS, SqliteMamStore } from '../../modules/mam/store';
 
 describe('archive schema upgrade to numbered JIDs', () => {
@@ -39,7 +40,7 @@ describe('archive schema upgrade to numbered JIDs', () => {
 
     const db = openDatabase(file);
     migrate(db, 'mam', MAM_MIGRATIONS);
-    const store = new SqliteMamStore(db, (err) => { throw err; });
+    const store = new SqliteMamStore(db, archivedText, (err) => { throw err; });
     const ids = new IdCodec(key);
     try {
       const alice = await store.page({ owner: 'alice@a.test' }, { backward: false, limit: 10 });
@@ -51,7 +52,7 @@ describe('archive schema upgrade to numbered JIDs', () => {
       expect((await store.page({ owner: 'alice@a.test', text: 'carol' }, { backward: false, limit: 10 })).map((m) => m.id)).toEqual([ids.encode(3, 13)]);
       expect(await store.prefs('alice@a.test')).toEqual({ default: 'roster', always: [], never: ['carol@c.test'] });
       // New messages continue the sequence after the old ones.
-      const id = store.append({ owner: 'bob@b.test', withBare: 'alice@a.test', withResource: '', direction: 'out', ts: 3000, xml: '<message/>', text: '' });
+      const id = store.append({ owner: 'bob@b.test', withBare: 'alice@a.test', withResource: '', direction: 'out', ts: 3000, xml: '<message/>' });
       expect(ids.decode(id as string)?.seq).toBe(4);
       expect(await store.count({ owner: 'bob@b.test' }, 100)).toBe(2);
       await store.removeOwner('alice@a.test');

@@ -491,6 +491,24 @@ describe('mam (XEP-0313)', () => {
         .toEqual(["Don't call me later", 'call me maybe']);
     });
 
+    it('indexes an archive when it is first searched, then what arrived since at each search', async () => {
+      const postings = () => host.core.db.prepare('SELECT count(*) FROM mam_fts').pluck().get();
+      expect(postings()).toBe(0); // archiving does not index words
+      expect(bodiesOf((await query(alice, { fields: { [FULLTEXT_FIELD]: 'call' } })).results)).toHaveLength(3);
+      expect(postings()).toBe(6); // alice's archive only
+      await alice.receive(chat(`${BOB}/laptop`, 'call again'));
+      alice.take();
+      expect(bodiesOf((await query(alice, { fields: { [FULLTEXT_FIELD]: 'again' } })).results)).toEqual(['call again']);
+      expect(postings()).toBe(7);
+      // A large archive is indexed in steps, all of it before the search answers.
+      const archive = grabbed.archive!;
+      for (let i = 0; i < 4500; i++) await archive.append(ALICE, { with: CAROL, stanza: chat(CAROL, `bulk ${i}`), direction: 'out' });
+      const found = await query(alice, { fields: { [FULLTEXT_FIELD]: 'bulk' }, rsm: { max: 2, before: '' } });
+      expect(bodiesOf(found.results)).toEqual(['bulk 4498', 'bulk 4499']);
+      expect(finOf(found.reply)).toMatchObject({ count: 4500 });
+      expect(postings()).toBe(4507);
+    });
+
     it('rejects two search fields at once', async () => {
       const q = await query(alice, { fields: { [FULLTEXT_FIELD]: 'a', [WITHTEXT_FIELD]: 'b' } });
       expect(q.reply.getChild('error')!.getChild('bad-request', NS_STANZAS)).toBeDefined();
@@ -676,6 +694,10 @@ describe('mam (XEP-0313)', () => {
 
     it('deletes an account\'s archive and preferences with the account', async () => {
       await conversation(3);
+      // Searches index both archives' words first.
+      expect(bodiesOf((await query(alice, { fields: { [FULLTEXT_FIELD]: 'm1' } })).results)).toEqual(['m1']);
+      expect(bodiesOf((await query(bob, { fields: { [FULLTEXT_FIELD]: 'm2' } })).results)).toEqual(['m2']);
+      expect(host.core.db.prepare('SELECT count(*) FROM mam_fts').pluck().get()).toBe(6);
       await alice.receive(x('iq', { type: 'set', id: 'p' }, x('prefs', { xmlns: NS_MAM, default: 'never' })));
       await host.core.deleteUser(ALICE);
       const count = (sql: string) => host.core.db.prepare(sql).pluck().get();
@@ -751,11 +773,15 @@ describe('mam retention', () => {
       await archive.append(BOB, { with: ALICE, stanza: chat(BOB, `bob day ${d}`), direction: 'in', at: T0 + d * day });
     }
     const alice = await host.connect(`${ALICE}/phone`);
+    const bob = await host.connect(`${BOB}/laptop`);
+    // Searches index both archives' words, so that expiry has postings to delete too.
+    expect(bodiesOf((await query(alice, { fields: { [FULLTEXT_FIELD]: 'day' } })).results)).toHaveLength(4);
+    expect(bodiesOf((await query(bob, { fields: { [FULLTEXT_FIELD]: 'day' } })).results)).toHaveLength(4);
+    expect(host.core.db.prepare('SELECT count(*) FROM mam_fts').pluck().get()).toBe(8);
     jest.setSystemTime(T0 + 3 * day + 1000); // day 0 is 3 days old, day 1 just over 2
     await jest.advanceTimersByTimeAsync(60_000);
     for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));
     expect(bodiesOf((await query(alice)).results)).toEqual(['alice day 2', 'alice day 3']);
-    const bob = await host.connect(`${BOB}/laptop`);
     expect(bodiesOf((await query(bob)).results)).toEqual(['bob day 2', 'bob day 3']);
     expect(host.core.db.prepare('SELECT count(*) FROM mam_fts').pluck().get()).toBe(4);
   });
