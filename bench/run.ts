@@ -92,6 +92,8 @@ async function runScenario(scenario: Scenario, flags: Map<string, string>): Prom
   const nSources = Math.max(1, num('sources'));
   const sources = Array.from({ length: nSources }, (_, i) => `127.0.0.${2 + i}`);
 
+  // Computed before anything starts, so that a bad option value fails the invocation at once.
+  const features = scenario.features?.(opt);
   const fileLimit = Math.max(4096, scenario.fileLimit?.(opt) ?? 4096);
   const got = raiseFileLimit(fileLimit + 1000);
   if (got < fileLimit) log(`warning: the open-files limit is ${got}, the scenario needs about ${fileLimit} (run as root or raise ulimit -n)`);
@@ -120,7 +122,7 @@ async function runScenario(scenario: Scenario, flags: Map<string, string>): Prom
     const nodeArgs = server === 'ours' && profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
     if (nodeArgs.length > 0) mkdirSync(profileDir, { recursive: true });
     const t0 = Date.now();
-    const inst = await PEERS[server].start({ users: scenario.users(opt), workDir, cacheDir, nodeArgs, fileLimit: fileLimit + 1000, log, features: scenario.features?.(opt) });
+    const inst = await PEERS[server].start({ users: scenario.users(opt), workDir, cacheDir, nodeArgs, fileLimit: fileLimit + 1000, log, features });
     active.add(inst);
     log(`${server}: up on port ${inst.port} (pid ${inst.pid}) in ${((Date.now() - t0) / 1000).toFixed(1)} s: ${inst.version}`);
     return inst;

@@ -1,7 +1,7 @@
 /**
  * A minimal XMPP client for the load generator: a raw TCP socket, the StanzaReader, and just
- * enough of the protocol to log in (stream open, SASL PLAIN or SCRAM-SHA-1, resource binding,
- * the optional legacy session), send presence and messages, and close.
+ * enough of the protocol to log in (stream open, optionally STARTTLS, SASL PLAIN or SCRAM-SHA-1,
+ * resource binding, the optional legacy session), send presence and messages, and close.
  *
  * The handshake reads stanzas as strings (cheap at that size); after login the caller gets raw
  * stanza bytes through `onStanza` and reads the attributes it needs with attr()/attrRange().
@@ -12,8 +12,13 @@
  * generator spends its CPU on the traffic, not on key derivation. The server's side is not
  * affected: a SCRAM server never runs PBKDF2 at login (it stores StoredKey/ServerKey), while a
  * PLAIN login makes it run PBKDF2 with the stored iteration count.
+ *
+ * STARTTLS (RFC 6120 §5, option `tls`) swaps the TCP socket for a TLS socket on top of it after
+ * <proceed/>; the reader, the corked writes and onStanza stay the same (they use whichever
+ * socket is current), and a plaintext connection never touches node:tls.
  */
 import { connect, type Socket } from 'node:net';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
 import { StanzaReader } from './reader';
 import { HandshakeConnection } from './handshake';
@@ -29,6 +34,8 @@ export interface ConnectOptions {
   domain: string;
   /** Milliseconds for the whole connect + login; default 30 s. */
   timeoutMs?: number;
+  /** STARTTLS before SASL (login only). */
+  tls?: boolean;
 }
 
 export interface LoginOptions extends ConnectOptions {
@@ -42,6 +49,18 @@ export interface LoginOptions extends ConnectOptions {
 export class XmppError extends Error {}
 
 const NS_STREAM = 'http://etherx.jabber.org/streams';
+const NS_TLS = 'urn:ietf:params:xml:ns:xmpp-tls';
+
+/**
+ * The TLS version the generator insists on: the same for every server (all three negotiate
+ * 1.3), so that the handshake and record costs compared are those of one protocol.
+ */
+export const BENCH_TLS_VERSION = 'TLSv1.3' as const;
+
+/** Whether stream features offer STARTTLS (<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'>). */
+export function offersStartTls(features: string): boolean {
+  return /<starttls\s[^>]*xmlns=(['"])urn:ietf:params:xml:ns:xmpp-tls\1/.test(features);
+}
 
 export function streamHeader(domain: string): string {
   return `<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='${NS_STREAM}' to='${domain}' version='1.0'>`;
@@ -141,9 +160,11 @@ export class ScramClient {
  * that, set onStanza to get raw bytes.
  */
 export class XmppConnection extends HandshakeConnection {
-  readonly socket: Socket;
+  /** The TCP socket, or after STARTTLS the TLS socket on top of it. */
+  socket: Socket;
   private readonly reader: StanzaReader;
   private closedP: Promise<void>;
+  private resolveClosed!: () => void;
   /** Raw stanza callback, used once set (the handshake queue is bypassed). */
   onStanza: ((buf: Buffer, start: number, end: number) => void) | undefined;
   onStreamEnd: (() => void) | undefined;
@@ -162,15 +183,23 @@ export class XmppConnection extends HandshakeConnection {
         this.fail(new XmppError('stream closed by server'));
       },
     });
-    socket.on('data', (chunk: Buffer) => this.reader.push(chunk));
-    this.closedP = new Promise((resolve) => {
-      socket.on('close', () => {
-        this.closed = true;
-        this.fail(new XmppError('connection closed'));
-        resolve();
-      });
-    });
-    socket.on('error', (err) => this.fail(err));
+    this.closedP = new Promise((resolve) => (this.resolveClosed = resolve));
+    this.attach(socket);
+  }
+
+  private readonly onData = (chunk: Buffer): void => this.reader.push(chunk);
+  private readonly onClose = (): void => {
+    this.closed = true;
+    this.fail(new XmppError('connection closed'));
+    this.resolveClosed();
+  };
+  private readonly onError = (err: Error): void => this.fail(err);
+
+  private attach(socket: Socket): void {
+    this.socket = socket;
+    socket.on('data', this.onData);
+    socket.on('close', this.onClose);
+    socket.on('error', this.onError);
   }
 
   static connect(opts: ConnectOptions): Promise<XmppConnection> {
@@ -211,6 +240,42 @@ export class XmppConnection extends HandshakeConnection {
     const features = await this.expect('stream features');
     if (!features.startsWith('<stream:features')) throw new XmppError(`expected stream features, got ${features.slice(0, 200)}`);
     return features;
+  }
+
+  /**
+   * STARTTLS (RFC 6120 §5.4): asks for TLS, waits for <proceed/>, then runs the TLS handshake
+   * on the same TCP connection. The caller restarts the stream afterwards (openStream).
+   * The server's certificate is self-signed: not verified (rejectUnauthorized false).
+   */
+  async startTls(domain: string, features: string): Promise<void> {
+    if (!offersStartTls(features)) throw new XmppError(`the server offers no STARTTLS: ${features.slice(0, 300)}`);
+    this.send(`<starttls xmlns='${NS_TLS}'/>`);
+    const r = await this.expect('STARTTLS answer');
+    if (!r.startsWith('<proceed')) throw new XmppError(`STARTTLS refused: ${r}`);
+    // From here on the TCP socket carries TLS records: they go to the TLS socket, not the reader.
+    // (Nothing follows <proceed/> before our ClientHello, so the reader holds no leftover bytes.)
+    const tcp = this.socket;
+    tcp.off('data', this.onData);
+    const secure = tlsConnect({ socket: tcp, servername: domain, rejectUnauthorized: false, minVersion: BENCH_TLS_VERSION });
+    this.attach(secure);
+    await new Promise<void>((resolve, reject) => {
+      secure.once('secureConnect', resolve);
+      secure.once('error', reject);
+      secure.once('close', () => reject(new XmppError('connection closed during the TLS handshake')));
+    });
+  }
+
+  /**
+   * The negotiated TLS version, cipher, key exchange and the start of the server certificate's
+   * SHA-256 fingerprint (to see that every server presents the bench certificate), e.g.
+   * "TLSv1.3 TLS_AES_256_GCM_SHA384 X25519, certificate 3A:F1:..."; '' without TLS.
+   */
+  tlsSummary(): string {
+    const s = this.socket as Partial<TLSSocket>;
+    if (!s.encrypted || !s.getProtocol || !s.getCipher || !s.getPeerCertificate) return '';
+    const kx = s.getEphemeralKeyInfo?.();
+    const fp = s.getPeerCertificate().fingerprint256 ?? '';
+    return `${[s.getProtocol(), s.getCipher().name, kx && 'name' in kx ? kx.name : ''].filter(Boolean).join(' ')}, certificate ${fp.slice(0, 23)}...`;
   }
 
   /** Sends the stream footer and waits (bounded) for the server to close; then closes the socket. */
@@ -263,7 +328,11 @@ export async function login(opts: LoginOptions): Promise<XmppConnection> {
   const conn = await XmppConnection.connect(opts);
   const timer = setTimeout(() => conn.destroy(), opts.timeoutMs ?? 30000);
   try {
-    await conn.openStream(opts.domain);
+    const preAuth = await conn.openStream(opts.domain);
+    if (opts.tls) {
+      await conn.startTls(opts.domain, preAuth);
+      await conn.openStream(opts.domain);
+    }
     await conn.authenticate(opts.user, opts.password, opts.mechanism, opts.scramCache);
     const features = await conn.openStream(opts.domain);
     await conn.bind(opts.resource, features);

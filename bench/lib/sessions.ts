@@ -13,6 +13,8 @@ export interface OpenOptions {
   /** Send initial presence and wait for a ping answer (so the presence was processed). */
   presence: boolean;
   resource?: (i: number) => string;
+  /** STARTTLS before SASL. */
+  tls?: boolean;
 }
 
 /** Logs in accounts [from, to) with bounded concurrency; returns the connections in index order. */
@@ -38,6 +40,7 @@ export async function openSessions(ctx: ScenarioContext, o: OpenOptions): Promis
           mechanism: o.mechanism,
           scramCache: ctx.scramCache,
           timeoutMs: 60000,
+          tls: o.tls,
         });
         if (o.presence) {
           conn.send('<presence/>');

@@ -16,6 +16,9 @@
  *  - with the muc feature (groupchat): muc { messageRatePerSecond: 0, maxOccupants: 1000,
  *    maxHistory: 20 } (defaults 5/s, 200, 50).
  *  - with the websocket feature: http on 127.0.0.1 and a free port (/xmpp-websocket).
+ *  - with the tls feature: tls.cert/tls.key = the bench certificate (bench/peers/cert.ts). The
+ *    c2s port offers STARTTLS in any case (without the feature, with the self-signed
+ *    certificate the server makes in its data folder); requireTls stays false.
  * Every other module is on, as by default.
  * Accounts are created before start by bench/peers/ours-accounts.ts into a template database
  * (once per invocation and account count), which each instance copies.
@@ -24,6 +27,7 @@ import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { freePort } from '../lib/proc';
+import { benchCertificate, type BenchCert } from './cert';
 import { spawnLogged, terminate, waitForXmpp, type Instance, type Peer, type PeerFeatures, type StartOptions } from './types';
 
 /** Repository root (dist/bench/peers/ -> ../../..). */
@@ -98,7 +102,7 @@ function moduleSettings(features: PeerFeatures = {}): string[] {
   return parts;
 }
 
-function configYaml(dataDir: string, port: number, features: PeerFeatures = {}, httpPort: number | null = null): string {
+function configYaml(dataDir: string, port: number, features: PeerFeatures = {}, httpPort: number | null = null, cert?: BenchCert): string {
   const mods = moduleSettings(features);
   const limits = limitOverrides();
   return [
@@ -110,6 +114,7 @@ function configYaml(dataDir: string, port: number, features: PeerFeatures = {}, 
     httpPort === null ? 'http: { port: null, tlsPort: null }' : `http: { host: 127.0.0.1, port: ${httpPort}, tlsPort: null }`,
     `limits: { ${Object.entries(limits).map(([k, v]) => `${k}: ${v}`).join(', ')} }`,
     'auth: { failureDelayMs: 0 }',
+    ...(cert ? [`tls: { cert: ${JSON.stringify(cert.certFile)}, key: ${JSON.stringify(cert.keyFile)} }`] : []),
     ...(mods.length > 0 ? [`modules: { ${mods.join(', ')} }`] : []),
     '',
   ].join('\n');
@@ -185,7 +190,8 @@ export const ours: Peer = {
     const port = await freePort();
     const httpPort = opts.features?.websocket ? await freePort() : null;
     const cfgFile = join(opts.workDir, 'xmppd.yaml');
-    writeFileSync(cfgFile, configYaml(dataDir, port, opts.features, httpPort));
+    const cert = opts.features?.tls ? benchCertificate(opts.cacheDir, opts.log) : undefined;
+    writeFileSync(cfgFile, configYaml(dataDir, port, opts.features, httpPort, cert));
     const logFile = join(opts.workDir, 'server.log');
     const env: NodeJS.ProcessEnv = {
       ...process.env,

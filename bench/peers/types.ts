@@ -36,12 +36,15 @@ export interface StartOptions {
  *  - muc: a MUC service on conference.<domain>, no rate limits, no room archive, history 20;
  *  - mam: message archiving (XEP-0313) for accounts;
  *  - websocket: the RFC 7395 endpoint on a plain HTTP port (Instance.wsUrl).
+ *  - tls: STARTTLS on the c2s port with the bench certificate (bench/peers/cert.ts); plaintext
+ *    logins stay allowed (c2s does not require TLS).
  * Our server has MUC on by default (so `muc` only changes its knobs) and mam off in the bench.
  */
 export interface PeerFeatures {
   muc?: boolean;
   mam?: boolean;
   websocket?: boolean;
+  tls?: boolean;
   /** Ours only: archive rows written before the start through the mam store (archive scenario). */
   mamPrefill?: number;
 }

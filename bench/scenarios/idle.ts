@@ -5,12 +5,22 @@
  * measure RSS again: RSS per session = (RSS after - RSS before) / N. Connections are spread
  * over several source addresses (127.0.0.2, .3, ...) so that no address runs out of ephemeral
  * ports. Also reports the login rate and server CPU per session while ramping up.
+ * With --tls on, every session does STARTTLS before SASL (the servers get the tls feature: the
+ * bench certificate), and the cases are named "<n> sessions, TLS".
  */
 import type { XmppConnection } from '../lib/client';
 import { closeSessions, openSessions, rssMiB, snapshot, since } from '../lib/sessions';
 import { sleep } from '../lib/proc';
 import type { Mechanism } from '../lib/client';
 import type { CaseResult, Scenario } from './types';
+
+/** --tls: 'on' or 'off' (anything else is an error, not a silent plaintext run). */
+export function tlsOn(opt: (name: string) => string): boolean {
+  const v = opt('tls').trim().toLowerCase();
+  if (v === 'on') return true;
+  if (v === 'off') return false;
+  throw new Error(`--tls must be on or off, not "${opt('tls')}"`);
+}
 
 function sizes(opt: (name: string) => string): number[] {
   return opt('sessions')
@@ -29,6 +39,7 @@ export const idleScenario: Scenario = {
     concurrency: { default: '50', help: 'parallel logins while ramping up' },
     mech: { default: 'SCRAM-SHA-1', help: 'SASL mechanism' },
     'settle-ms': { default: '3000', help: 'wait before each RSS reading' },
+    tls: { default: 'off', help: 'on: STARTTLS (TLS 1.3) before SASL on every session' },
   },
   metrics: {
     rss_kib_per_session: { unit: 'KiB', better: 'lower', summary: true },
@@ -39,8 +50,10 @@ export const idleScenario: Scenario = {
   },
   users: (opt) => Math.max(...sizes(opt)),
   fileLimit: (opt) => Math.max(...sizes(opt)) + 2000,
+  features: (opt) => (tlsOn(opt) ? { tls: true } : {}),
   async run(ctx) {
     const pid = ctx.instance.pid;
+    const tls = tlsOn(ctx.opt);
     await sleep(ctx.num('settle-ms'));
     const rss0 = rssMiB(pid);
     const conns: XmppConnection[] = [];
@@ -54,13 +67,15 @@ export const idleScenario: Scenario = {
           concurrency: ctx.num('concurrency'),
           mechanism: ctx.opt('mech') as Mechanism,
           presence: true,
+          tls,
         });
         const d = since(pid, before);
+        if (tls && conns.length === 0 && added[0]) ctx.log(`idle: negotiated ${added[0].tlsSummary()}`);
         conns.push(...added);
         await sleep(ctx.num('settle-ms'));
         const rss = rssMiB(pid);
         out.push({
-          case: `${n} sessions`,
+          case: `${n} sessions${tls ? ', TLS' : ''}`,
           metrics: {
             sessions: n,
             rss_kib_per_session: ((rss - rss0) * 1024) / n,

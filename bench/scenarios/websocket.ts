@@ -6,7 +6,7 @@
  *    server CPU per login and logins/s.
  *  - chat: --pairs pairs exchange --messages one-to-one messages at --window in flight per
  *    direction (as the chat scenario); server CPU per message, msgs/s, latency.
- * A server without a WebSocket endpoint in the bench (ejabberd, the relay) runs the TCP cases only.
+ * A server without a WebSocket endpoint in the bench (the relay) runs the TCP cases only.
  */
 import { login, type Mechanism, type XmppConnection } from '../lib/client';
 import { closeSessions, openSessions, snapshot, since } from '../lib/sessions';
