@@ -1,5 +1,4 @@
 // XEP-0045: one room: occupants, roles and affiliations, messages, history, administration.
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { Element, Jid, StanzaError, x, type ModuleApi } from '../../src';
 import { applyConfigForm, configForm, formValues, roomInfoForm, type ConfigLimits, type RoomConfig } from './config';
 import { historyEntry, parseHistoryRequest, selectHistory, type HistoryEntry } from './history';
@@ -33,6 +32,11 @@ export interface RoomHost {
   readonly api: ModuleApi<unknown>;
   readonly store: MucStore;
   readonly limits: MucLimits;
+  /**
+   * Routes a stanza from a room task. One addressed to this service (a room, the service) is
+   * not waited for: its room task queues behind the one sending it, which must not wait for it.
+   */
+  route(el: Element): Promise<void>;
   archive(): ArchiveLike | undefined;
   /** The room is gone (destroyed, or temporary and empty): forget it. */
   removed(room: Room): void;
@@ -81,8 +85,6 @@ interface PresenceOpts {
   /** Also send the occupant's self-presence to these sessions (which have just left). */
   alsoSelf?: readonly string[];
 }
-
-const als = new AsyncLocalStorage<Room>();
 
 /** Conditions of an error from an occupant that mean its client is gone (it is removed with status 333). */
 const GONE_CONDITIONS: ReadonlySet<string> = new Set([
@@ -251,15 +253,15 @@ export class Room {
 
   /**
    * Runs `task` after the room's earlier stanzas, so that every occupant sees the same order.
-   * From inside a room task (a stanza routed back to a room while one is handled) the task is
-   * only queued: waiting for it there would wait for ourselves.
+   * Room tasks never wait for a stanza they send to a room (RoomHost.route), so a task queued
+   * from inside another never waits for itself.
    */
   run(task: () => Promise<void>): Promise<void> {
-    const next = this.tail.then(() => als.run(this, task)).catch((err: unknown) => {
+    const next = this.tail.then(task).catch((err: unknown) => {
       this.api.log.error({ err, room: this.jid }, 'room task failed');
     });
     this.tail = next;
-    return als.getStore() === undefined ? next : Promise.resolve();
+    return next;
   }
 
   /** Runs a stanza's handling, answering a StanzaError (or a bug, as internal-server-error) to its sender. */
@@ -279,15 +281,15 @@ export class Room {
 
   async sendError(stanza: Element, err: StanzaError, extra?: readonly Element[]): Promise<void> {
     if (stanza.attrs.type === 'error' || stanza.attrs.from === undefined) return;
-    await this.api.route(errorFor(stanza, err, this.jid, extra));
+    await this.host.route(errorFor(stanza, err, this.jid, extra));
   }
 
   private send(el: Element, to: string, id?: string): Promise<void> {
-    return this.api.route(addressed(el, to, id));
+    return this.host.route(addressed(el, to, id));
   }
 
   private async iqResult(stanza: Element, payload?: Element): Promise<void> {
-    await this.api.route(x('iq', { type: 'result', id: stanza.attrs.id, from: stanza.attrs.to, to: stanza.attrs.from }, payload));
+    await this.host.route(x('iq', { type: 'result', id: stanza.attrs.id, from: stanza.attrs.to, to: stanza.attrs.from }, payload));
   }
 
   // ---- affiliations and roles ------------------------------------------------
@@ -505,8 +507,8 @@ export class Room {
     if (rewritten) codes.push(Status.NickModified);
     await this.broadcastPresence(occ, { trigger: { session: full, id: stanza.attrs.id, codes } });
     const request = parseHistoryRequest(stanza.getChild('x', NS_MUC)?.getChild('history'));
-    for (const message of selectHistory(this.history, request, full)) await this.api.route(message);
-    await this.api.route(this.subjectMessage(full));
+    for (const message of selectHistory(this.history, request, full)) await this.host.route(message);
+    await this.host.route(this.subjectMessage(full));
   }
 
   private subjectMessage(to: string): Element {
@@ -701,7 +703,7 @@ export class Room {
       }
       this.remember(invitee.bareString, from);
       const reason = invite.getChild('reason');
-      await this.api.route(x('message', { from: this.jid, to: invitee.toString(), id: stanza.attrs.id ?? this.host.newId() },
+      await this.host.route(x('message', { from: this.jid, to: invitee.toString(), id: stanza.attrs.id ?? this.host.newId() },
         x('x', { xmlns: NS_MUC_USER },
           x('invite', { from: from.toString() }, reason ? x('reason', null, reason.text()) : undefined),
           this.config.passwordProtected ? x('password', null, this.config.password) : undefined)));
@@ -714,7 +716,7 @@ export class Room {
       if (!inviters || !(inviters.has(inviter.toString()) || inviters.has(inviter.bareString))) continue;
       this.invited.delete(from.bareString);
       const reason = decline.getChild('reason');
-      await this.api.route(x('message', { from: this.jid, to: inviter.toString(), id: stanza.attrs.id ?? this.host.newId() },
+      await this.host.route(x('message', { from: this.jid, to: inviter.toString(), id: stanza.attrs.id ?? this.host.newId() },
         x('x', { xmlns: NS_MUC_USER }, x('decline', { from: from.bareString }, reason ? x('reason', null, reason.text()) : undefined))));
     }
   }
@@ -1051,7 +1053,7 @@ export class Room {
       const to = payload.attrs.xmlns === NS_VCARD ? target.bare : target.latest;
       const occupantJid = this.occupantJid(nick);
       const id = this.host.forwardIq(this, { requester: full, id: stanza.attrs.id!, occupantJid, target: to, at: Date.now() });
-      await this.api.route(new Element('iq', { type: stanza.attrs.type!, id, from: this.occupantJid(sender.nick), to }, stanza.children.slice()));
+      await this.host.route(new Element('iq', { type: stanza.attrs.type!, id, from: this.occupantJid(sender.nick), to }, stanza.children.slice()));
     });
   }
 
@@ -1059,7 +1061,7 @@ export class Room {
   async iqResponse(stanza: Element, from: Jid): Promise<void> {
     const entry = this.host.takeForwardedIq(this, stanza.attrs.id ?? '', from.toString());
     if (!entry) return;
-    await this.api.route(new Element('iq', { type: stanza.attrs.type!, id: entry.id, from: entry.occupantJid, to: entry.requester }, stanza.children.slice()));
+    await this.host.route(new Element('iq', { type: stanza.attrs.type!, id: entry.id, from: entry.occupantJid, to: entry.requester }, stanza.children.slice()));
   }
 
   /** XEP-0313 queries of the room's archive: anyone in an open public room, else occupants and members. */

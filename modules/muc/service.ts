@@ -100,6 +100,14 @@ export class MucHost implements RoomHost, MucService {
 
   // ---- RoomHost ------------------------------------------------------------------
 
+  route(el: Element): Promise<void> {
+    const to = Jid.tryParse(el.attrs.to);
+    if (to === undefined || !this.served.has(to.domain)) return this.api.route(el);
+    // Handled in a later room task: waiting here could wait for the task that sends it.
+    this.api.route(el).catch((err: unknown) => this.api.log.error({ err }, 'routing a stanza to a room failed'));
+    return Promise.resolve();
+  }
+
   archive(): ArchiveLike | undefined {
     const a = this.api.service('archive' as never) as unknown as Partial<ArchiveLike> | undefined;
     return typeof a?.append === 'function' && typeof a.query === 'function' ? (a as ArchiveLike) : undefined;
@@ -226,7 +234,7 @@ export class MucHost implements RoomHost, MucService {
 
   private async fail(stanza: Element, err: StanzaError, by: string, extra?: Element[]): Promise<void> {
     if (stanza.attrs.type === 'error') return;
-    await this.api.route(errorFor(stanza, err, by, extra));
+    await this.route(errorFor(stanza, err, by, extra));
   }
 
   /** A stanza for a room that does not exist: available presence creates it (§10.1). */
@@ -318,7 +326,7 @@ export class MucHost implements RoomHost, MucService {
       if (err instanceof StanzaError) return this.fail(stanza, err, by);
       throw err;
     }
-    await this.api.route(x('iq', { type: 'result', id: stanza.attrs.id, from: stanza.attrs.to, to: from.toString() }, result));
+    await this.route(x('iq', { type: 'result', id: stanza.attrs.id, from: stanza.attrs.to, to: from.toString() }, result));
   }
 
   // ---- MucService (the CLI) ------------------------------------------------------
