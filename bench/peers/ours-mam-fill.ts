@@ -15,7 +15,7 @@ import { Core } from '../../src/core';
 import { databasePath, selectModules } from '../../src/server';
 import { SqliteMamStore, type NewArchiveEntry } from '../../modules/mam/store';
 import { archivedText } from '../../modules/mam';
-import { userName } from './types';
+import { fillMessages } from './archive-fill';
 
 async function main(): Promise<void> {
   const [configFile, rowsArg, usersArg] = process.argv.slice(2);
@@ -35,22 +35,15 @@ async function main(): Promise<void> {
   const store = new SqliteMamStore(core.db, archivedText, (_err, lost) => {
     failed += lost;
   });
-  const pairs = Math.floor(users / 2);
-  const messages = Math.floor(rows / 2);
-  const start = Date.now() - messages;
+  let messages = 0;
   try {
-    for (let m = 0; m < messages; m++) {
-      const p = m % pairs;
-      const dir = (m / pairs) & 1;
-      const a = `${userName(2 * p + dir)}@${domain}`;
-      const b = `${userName(2 * p + (dir ^ 1))}@${domain}`;
-      const text = `fill message ${m} lorem ipsum dolor sit amet consectetur adipiscing elit`;
-      const xml = `<message xmlns='jabber:client' from='${a}/bench' to='${b}' type='chat' id='f${m}'><body>${text}</body></message>`;
-      const ts = start + m;
-      const out: NewArchiveEntry = { owner: a, withBare: b, withResource: '', direction: 'out', ts, xml };
-      const inn: NewArchiveEntry = { owner: b, withBare: a, withResource: 'bench', direction: 'in', ts, xml };
+    for (const m of fillMessages(rows, users, domain)) {
+      const xml = `<message xmlns='jabber:client' from='${m.from}/bench' to='${m.to}' type='chat' id='${m.id}'><body>${m.body}</body></message>`;
+      const out: NewArchiveEntry = { owner: m.from, withBare: m.to, withResource: '', direction: 'out', ts: m.ts, xml };
+      const inn: NewArchiveEntry = { owner: m.to, withBare: m.from, withResource: 'bench', direction: 'in', ts: m.ts, xml };
       store.append(out);
       store.append(inn);
+      messages++;
     }
     await store.flush();
   } finally {

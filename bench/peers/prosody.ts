@@ -19,17 +19,20 @@
  * adds mod_websocket on a plain HTTP port on 127.0.0.1 with consider_websocket_secure; tls adds
  * mod_tls (STARTTLS, not required) with the bench certificate copied to certs/localhost.{crt,key}
  * (owned by prosody) and named in `ssl = { certificate, key }`; Prosody's other TLS defaults
- * (protocol "tlsv1_2+", its cipher list) are kept.
+ * (protocol "tlsv1_2+", its cipher list) are kept. With mam and archive --prefill N, N rows
+ * are written into Prosody's SQL archive table before it starts (fillArchive below).
  * Accounts: written as internal-storage account files (exactly what mod_auth_internal_hashed
  * writes: salt, iteration_count, stored_key, server_key), computed here with a random salt
  * per account; made once per invocation and account count, copied into each instance.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
+import Database from 'better-sqlite3';
 import { createHash, createHmac, pbkdf2Sync, randomUUID } from 'node:crypto';
 import { chownSync, copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { commOf, findDescendants, freePort, sleep } from '../lib/proc';
 import { benchCertificate } from './cert';
+import { fillMessages, type FillMessage } from './archive-fill';
 import { passwordFor, spawnLogged, terminate, userName, waitForXmpp, type Instance, type Peer, type PeerFeatures, type StartOptions } from './types';
 
 const ITERATIONS = 4096;
@@ -157,23 +160,34 @@ export const prosody: Peer = {
     const logFile = join(dir, 'stdout.log');
     writeFileSync(logFile, '');
     chownTree(dir, uid, gid);
-    const child = spawnLogged(
-      'prlimit',
-      [
-        `--nofile=${opts.fileLimit}:${opts.fileLimit}`, '--',
-        'setpriv', '--reuid=prosody', '--regid=prosody', '--init-groups', '--',
-        'prosody', '--config', cfg, '-F',
-      ],
-      { cwd: dir, env: { ...process.env, HOME: dir }, logFile },
-    );
-    await waitForXmpp('127.0.0.1', port, 'localhost', child, join(dir, 'prosody.log'));
-    // prlimit and setpriv exec; /usr/bin/prosody is a lua5.4 script: the child is the Lua VM.
-    let pid = child.pid!;
-    for (let i = 0; i < 20 && !/lua/.test(commOf(pid)); i++) {
-      const found = findDescendants(child.pid!, /^lua/);
-      if (found.length > 0) pid = found[0]!;
-      else await sleep(100);
+    const launch = async (): Promise<{ child: ChildProcess; pid: number }> => {
+      const child = spawnLogged(
+        'prlimit',
+        [
+          `--nofile=${opts.fileLimit}:${opts.fileLimit}`, '--',
+          'setpriv', '--reuid=prosody', '--regid=prosody', '--init-groups', '--',
+          'prosody', '--config', cfg, '-F',
+        ],
+        { cwd: dir, env: { ...process.env, HOME: dir }, logFile },
+      );
+      await waitForXmpp('127.0.0.1', port, 'localhost', child, join(dir, 'prosody.log'));
+      // prlimit and setpriv exec; /usr/bin/prosody is a lua5.4 script: the child is the Lua VM.
+      let pid = child.pid!;
+      for (let i = 0; i < 20 && !/lua/.test(commOf(pid)); i++) {
+        const found = findDescendants(child.pid!, /^lua/);
+        if (found.length > 0) pid = found[0]!;
+        else await sleep(100);
+      }
+      return { child, pid };
+    };
+    const prefill = opts.features?.mam ? (opts.features.mamPrefill ?? 0) : 0;
+    if (prefill > 0) {
+      const t0 = Date.now();
+      fillArchive(join(dir, 'data', 'prosody.sqlite'), prefill, opts.users);
+      chownTree(join(dir, 'data'), uid, gid);
+      opts.log(`prosody: archived ${prefill} rows in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     }
+    const { child, pid } = await launch();
     return {
       server: 'prosody',
       version: prosodyVersion(),
@@ -187,4 +201,47 @@ export const prosody: Peer = {
     };
   },
 };
+
+/**
+ * Writes archive rows into Prosody's SQL storage exactly as mod_mam 0.12 stores them
+ * (mod_storage_sql archive_store:append: host, user, store 'archive', a UUID key, 'when' in
+ * seconds, 'with' the other party's bare JID, type 'xml', the stanza as serialised by
+ * Prosody): the sender's and the receiver's copy of each message, the same messages as ours
+ * gets (bench/peers/archive-fill.ts).
+ */
+function fillArchive(file: string, rows: number, users: number): void {
+  const db = new Database(file);
+  try {
+    // The table and indexes as mod_storage_sql 0.12 creates them on SQLite (it leaves an
+    // existing table alone, and makes it only on first use, after the fill would run).
+    db.exec(`CREATE TABLE "prosodyarchive" ("sort_id" INTEGER PRIMARY KEY AUTOINCREMENT, "host" TEXT NOT NULL,
+               "user" TEXT NOT NULL, "store" TEXT NOT NULL, "key" TEXT NOT NULL, "when" INTEGER NOT NULL,
+               "with" TEXT NOT NULL, "type" TEXT NOT NULL, "value" TEXT NOT NULL);
+             CREATE UNIQUE INDEX "prosodyarchive_index" ON "prosodyarchive" ("host", "user", "store", "key");
+             CREATE INDEX "prosodyarchive_with_when" ON "prosodyarchive" ("host", "user", "store", "with", "when");
+             CREATE INDEX "prosodyarchive_when" ON "prosodyarchive" ("host", "user", "store", "when");
+             CREATE INDEX "prosodyarchive_sort" ON "prosodyarchive" ("host", "user", "store", "sort_id");`);
+    const insert = db.prepare(`INSERT INTO "prosodyarchive" ("host", "user", "store", "when", "with", "key", "type", "value")
+                               VALUES ('localhost', ?, 'archive', ?, ?, ?, 'xml', ?)`);
+    const batch = db.transaction((msgs: FillMessage[]) => {
+      for (const m of msgs) {
+        const value = `<message from='${m.from}/bench' to='${m.to}' xml:lang='en' type='chat' id='${m.id}'><body>${m.body}</body></message>`;
+        const when = Math.floor(m.ts / 1000);
+        insert.run(m.from.split('@')[0], when, m.to, randomUUID(), value);
+        insert.run(m.to.split('@')[0], when, m.from, randomUUID(), value);
+      }
+    });
+    let pending: FillMessage[] = [];
+    for (const m of fillMessages(rows, users, 'localhost')) {
+      pending.push(m);
+      if (pending.length === 10_000) {
+        batch(pending);
+        pending = [];
+      }
+    }
+    batch(pending);
+  } finally {
+    db.close();
+  }
+}
 
