@@ -22,7 +22,10 @@
  *    a template spool that each instance copies (the Mnesia node name is fixed for that reason).
  *  - scenario features: muc adds mod_muc (access all, history_size 20, max_users 1000, no
  *    shapers or message intervals, rooms non-persistent without logging or mam); mam adds
- *    mod_mam (Mnesia, default always); tls adds `starttls: true` on the c2s listener (still not
+ *    mod_mam (default always) with its archive in SQLite (sql_type sqlite, db_type sql: the
+ *    same storage kind as Prosody's and ours; erlang-p1-sqlite3 from Debian), the database made
+ *    from ejabberd's own lite.sql and, with archive --prefill N, N rows written into it before
+ *    the start (archiveDatabase); tls adds `starttls: true` on the c2s listener (still not
  *    required) and `certfiles:` with the bench certificate and key in one PEM copied into the
  *    instance folder (owned by ejabberd), with Debian's c2s_ciphers and c2s_protocol_options;
  *    websocket adds an ejabberd_http listener on 127.0.0.1 and a free port, plain HTTP, with
@@ -31,7 +34,9 @@
  *  - auth_password_format scram (Debian's default too; 4096 iterations), loglevel warning.
  */
 import { execFileSync } from 'node:child_process';
-import { chownSync, copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { chownSync, copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import Database from 'better-sqlite3';
+import { fillMessages, type FillMessage } from './archive-fill';
 import { join } from 'node:path';
 import { registerAccount } from '../lib/client';
 import { commOf, findDescendants, freePort, sleep } from '../lib/proc';
@@ -147,10 +152,51 @@ ${features.muc ? `  mod_muc:
       mam: false
       max_users: 1000
 ` : ''}${features.mam ? `  mod_mam:
-    db_type: mnesia
+    db_type: sql
     default: always
     assume_mam_usage: true
+` : ''}${features.mam ? `sql_type: sqlite
+sql_database: ${JSON.stringify(join(dir, ARCHIVE_DB))}
 ` : ''}`;
+}
+
+/** The SQLite database of ejabberd's archive (mod_mam db_type sql), in the instance folder. */
+const ARCHIVE_DB = 'ejabberd-archive.db';
+/** ejabberd's schema for SQLite (single-host layout, ejabberd's default in 23.01), from the package. */
+const LITE_SCHEMA = '/usr/share/ejabberd/sql/lite.sql';
+
+/**
+ * Makes the archive database from ejabberd's own schema (23.01 does not create SQL tables
+ * itself) and writes `rows` archive rows into it as mod_mam stores them (username = the
+ * localpart, timestamp in microseconds, peer and bare_peer, the stanza, its body as txt, kind
+ * 'chat'): the same messages as ours and Prosody get (bench/peers/archive-fill.ts).
+ */
+function archiveDatabase(file: string, rows: number, users: number): void {
+  const db = new Database(file);
+  try {
+    db.exec(readFileSync(LITE_SCHEMA, 'utf8'));
+    const insert = db.prepare(`INSERT INTO archive (username, timestamp, peer, bare_peer, xml, txt, kind, nick)
+                               VALUES (?, ?, ?, ?, ?, ?, 'chat', '')`);
+    const batch = db.transaction((msgs: FillMessage[]) => {
+      for (const m of msgs) {
+        const xml = `<message xmlns='jabber:client' from='${m.from}/bench' to='${m.to}' type='chat' id='${m.id}'><body>${m.body}</body></message>`;
+        const us = m.ts * 1000;
+        insert.run(m.from.split('@')[0], us, m.to, m.to, xml, m.body);
+        insert.run(m.to.split('@')[0], us, `${m.from}/bench`, m.from, xml, m.body);
+      }
+    });
+    let pending: FillMessage[] = [];
+    for (const m of fillMessages(rows, users, 'localhost')) {
+      pending.push(m);
+      if (pending.length === 10_000) {
+        batch(pending);
+        pending = [];
+      }
+    }
+    batch(pending);
+  } finally {
+    db.close();
+  }
 }
 
 function ctlCfg(dir: string): string {
@@ -195,7 +241,7 @@ interface Running {
 }
 
 /** Starts a node on `dir` (which has or gets a spool/ folder). */
-async function launch(dir: string, fileLimit: number, features: PeerFeatures = {}, pem?: string): Promise<Running> {
+async function launch(dir: string, fileLimit: number, features: PeerFeatures = {}, pem?: string, users = 0, log: (m: string) => void = () => {}): Promise<Running> {
   epmdBefore ??= epmdPids();
   const { uid, gid } = uidOf('ejabberd');
   mkdirSync(join(dir, 'spool'), { recursive: true });
@@ -205,6 +251,11 @@ async function launch(dir: string, fileLimit: number, features: PeerFeatures = {
   if (features.tls) {
     if (!pem) throw new Error('ejabberd: the tls feature needs the bench certificate');
     copyFileSync(pem, join(dir, PEM)); // a copy, so that chownTree below makes it ejabberd's
+  }
+  if (features.mam && !existsSync(join(dir, ARCHIVE_DB))) {
+    const t0 = Date.now();
+    archiveDatabase(join(dir, ARCHIVE_DB), features.mamPrefill ?? 0, users);
+    if ((features.mamPrefill ?? 0) > 0) log(`ejabberd: archived ${features.mamPrefill} rows in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   }
   writeFileSync(join(dir, 'ejabberd.yml'), configYml(dir, port, features, httpPort));
   writeFileSync(join(dir, 'ejabberdctl.cfg'), ctlCfg(dir));
@@ -274,10 +325,13 @@ export const ejabberd: Peer = {
     return existsSync('/usr/sbin/ejabberdctl') ? true : 'ejabberd is not installed (apt-get install ejabberd; see /work/shared/PEERS.md)';
   },
   async start(opts: StartOptions): Promise<Instance> {
+    if (opts.features?.mam && !readdirSync('/usr/lib/erlang/lib').some((d) => d.startsWith('p1_sqlite3-'))) {
+      throw new Error("ejabberd's archive runs on SQLite here: apt-get install erlang-p1-sqlite3");
+    }
     const spool = await spoolTemplate(opts.cacheDir, opts.users, opts.fileLimit, opts.log);
     cpSync(spool, join(opts.workDir, 'spool'), { recursive: true });
     const pem = opts.features?.tls ? benchCertificate(opts.cacheDir, opts.log).pemFile : undefined;
-    const node = await launch(opts.workDir, opts.fileLimit, opts.features, pem);
+    const node = await launch(opts.workDir, opts.fileLimit, opts.features, pem, opts.users, opts.log);
     return {
       server: 'ejabberd',
       version: ejabberdVersion(),

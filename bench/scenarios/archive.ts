@@ -10,8 +10,8 @@
  *    reports latency p50/p99 (send to the iq result, after the 50 results) and server CPU per
  *    query. The archive then holds --prefill rows written before the start (ours through its
  *    mam store, bench/peers/ours-mam-fill.ts; Prosody straight into its SQL archive table, as
- *    mod_mam writes it; the same messages for both, bench/peers/archive-fill.ts; ejabberd's
- *    Mnesia archive gets none) plus two rows
+ *    mod_mam writes it; ejabberd likewise into its SQLite archive; the same messages for all,
+ *    bench/peers/archive-fill.ts) plus two rows
  *    per message sent by the chat cases so far on this instance (each message is archived by
  *    the sender and the receiver): metric archive_rows.
  * All runs share one instance, so the archive grows from run to run.
@@ -33,7 +33,7 @@ export const archiveScenario: Scenario = {
   instance: 'shared',
   options: {
     mam: { default: 'on', help: 'archiving on or off (the off case is the baseline for the cost)' },
-    prefill: { default: '0', help: 'ours and prosody: archive rows written before the start (e.g. 1000000)' },
+    prefill: { default: '0', help: 'archive rows written before the start, the same messages for every server (e.g. 1000000)' },
     pairs: { default: '100', help: 'pairs of users (2 sessions each)' },
     messages: { default: '100000', help: 'chat messages per run' },
     window: { default: '10', help: 'chat messages in flight per direction' },
@@ -60,7 +60,7 @@ export const archiveScenario: Scenario = {
   async run(ctx) {
     const pairs = ctx.num('pairs');
     const mam = ctx.opt('mam') === 'on';
-    const prefill = (ctx.instance.server === 'ours' || ctx.instance.server === 'prosody') && mam ? ctx.num('prefill') : 0;
+    const prefill = mam && ctx.instance.server !== 'relay' ? ctx.num('prefill') : 0;
     const conns = await openSessions(ctx, { from: 0, to: 2 * pairs, concurrency: 20, mechanism: ctx.opt('mech') as Mechanism, presence: true });
     const out: CaseResult[] = [];
     try {
