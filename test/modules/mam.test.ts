@@ -632,6 +632,9 @@ describe('mam (XEP-0313)', () => {
       // Filtering by occupant, and the room archive is separate from the accounts'.
       await archive.query(room, queryElement({ fields: { with: `${room}/secondwitch` } }), Jid.parse(`${BOB}/laptop`));
       expect(bodiesOf(bob.take())).toEqual(['Thrice and once the hedge-pig whined.']);
+      // Full text in a room archive: indexed at its first search, like an account's.
+      await archive.query(room, queryElement({ fields: { [FULLTEXT_FIELD]: 'hedge-pig' } }), Jid.parse(`${BOB}/laptop`));
+      expect(bodiesOf(bob.take())).toEqual(['Thrice and once the hedge-pig whined.']);
       expect((await query(alice)).results).toEqual([]);
       await expect(archive.query(room, queryElement({ fields: { start: 'soon' } }), Jid.parse(`${ALICE}/phone`)))
         .rejects.toMatchObject({ name: 'StanzaError', condition: 'bad-request' });
