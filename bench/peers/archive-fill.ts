@@ -32,3 +32,16 @@ export function* fillMessages(rows: number, users: number, domain: string): Gene
     };
   }
 }
+
+/** Hands the fill messages to `write` 10 000 at a time (one transaction each, for the callers). */
+export function fillInBatches(rows: number, users: number, domain: string, write: (batch: FillMessage[]) => void): void {
+  let pending: FillMessage[] = [];
+  for (const m of fillMessages(rows, users, domain)) {
+    pending.push(m);
+    if (pending.length === 10_000) {
+      write(pending);
+      pending = [];
+    }
+  }
+  if (pending.length > 0) write(pending);
+}

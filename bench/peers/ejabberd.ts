@@ -36,7 +36,7 @@
 import { execFileSync } from 'node:child_process';
 import { chownSync, copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
-import { fillMessages, type FillMessage } from './archive-fill';
+import { fillInBatches, type FillMessage } from './archive-fill';
 import { join } from 'node:path';
 import { registerAccount } from '../lib/client';
 import { commOf, findDescendants, freePort, sleep } from '../lib/proc';
@@ -185,15 +185,7 @@ function archiveDatabase(file: string, rows: number, users: number): void {
         insert.run(m.to.split('@')[0], us, `${m.from}/bench`, m.from, xml, m.body);
       }
     });
-    let pending: FillMessage[] = [];
-    for (const m of fillMessages(rows, users, 'localhost')) {
-      pending.push(m);
-      if (pending.length === 10_000) {
-        batch(pending);
-        pending = [];
-      }
-    }
-    batch(pending);
+    fillInBatches(rows, users, 'localhost', batch);
   } finally {
     db.close();
   }

@@ -32,7 +32,7 @@ import { chownSync, copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, st
 import { join } from 'node:path';
 import { commOf, findDescendants, freePort, sleep } from '../lib/proc';
 import { benchCertificate } from './cert';
-import { fillMessages, type FillMessage } from './archive-fill';
+import { fillInBatches, type FillMessage } from './archive-fill';
 import { passwordFor, spawnLogged, terminate, userName, waitForXmpp, type Instance, type Peer, type PeerFeatures, type StartOptions } from './types';
 
 const ITERATIONS = 4096;
@@ -231,15 +231,7 @@ function fillArchive(file: string, rows: number, users: number): void {
         insert.run(m.to.split('@')[0], when, m.from, randomUUID(), value);
       }
     });
-    let pending: FillMessage[] = [];
-    for (const m of fillMessages(rows, users, 'localhost')) {
-      pending.push(m);
-      if (pending.length === 10_000) {
-        batch(pending);
-        pending = [];
-      }
-    }
-    batch(pending);
+    fillInBatches(rows, users, 'localhost', batch);
   } finally {
     db.close();
   }
