@@ -17,7 +17,7 @@ import pino from 'pino';
 const program = new Command();
 program
   .name('xmppd')
-  .description('An XMPP server on one SQLite file')
+  .description('An XMPP server on SQLite')
   .version(packageVersion())
   .option('-c, --config <file>', 'configuration file (default: $XMPPD_CONFIG or config/xmppd.yaml)')
   .showHelpAfterError();

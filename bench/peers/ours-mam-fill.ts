@@ -1,8 +1,9 @@
 /**
  * Fills our server's message archive (XEP-0313) before the server starts, through the mam
- * module's own store (modules/mam/store.ts, SqliteMamStore: the same rows and
- * batched transactions as live archiving), so that the archive scenario can query an archive
- * of a million rows without sending half a million messages first.
+ * module's own store (modules/mam/store.ts, SqliteMamStore, in the archive file beside the
+ * server's database: the same rows and batched transactions as live archiving), so that the
+ * archive scenario can query an archive of a million rows without sending half a million
+ * messages first.
  *
  *   node dist/bench/peers/ours-mam-fill.js <config.yaml> <rows> <users>
  *
@@ -13,7 +14,10 @@ import pino from 'pino';
 import { loadConfig } from '../../src/config';
 import { Core } from '../../src/core';
 import { databasePath, selectModules } from '../../src/server';
-import { SqliteMamStore, type NewArchiveEntry } from '../../modules/mam/store';
+import { MAM_MIGRATIONS, SqliteMamStore, type NewArchiveEntry } from '../../modules/mam/store';
+import { archiveFileFor } from '../../modules/mam/worker-store';
+import { openDatabase } from '../../src/storage/database';
+import { migrate } from '../../src/storage/migrate';
 import { archivedText } from '../../modules/mam';
 import { fillMessages } from './archive-fill';
 
@@ -32,7 +36,10 @@ async function main(): Promise<void> {
   const domain = cfg.domains[0]!;
   const t0 = Date.now();
   let failed = 0;
-  const store = new SqliteMamStore(core.db, archivedText, (_err, lost) => {
+  // The archive file beside the server's database, as the mam module opens it.
+  const archiveDb = openDatabase(archiveFileFor(databasePath(cfg)));
+  migrate(archiveDb, 'mam', MAM_MIGRATIONS);
+  const store = new SqliteMamStore(archiveDb, archivedText, (_err, lost) => {
     failed += lost;
   });
   let messages = 0;
@@ -47,6 +54,7 @@ async function main(): Promise<void> {
     }
     await store.flush();
   } finally {
+    archiveDb.close();
     await core.close();
   }
   process.stderr.write(`archived ${2 * messages} rows in ${Date.now() - t0} ms (${failed} failed)\n`);

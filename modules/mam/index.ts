@@ -1,13 +1,16 @@
 // XEP-0313: Message Archive Management (urn:xmpp:mam:2, #extended), with XEP-0359 stanza-ids,
 // XEP-0441 preferences, XEP-0431 full-text search, XEP-0059 paging and XEP-0334 storage hints.
 import { defineModule, Jid, StanzaError, x, type Element, type ModuleApi } from '../../src';
-import { parseXml } from '../../src/xml/parse';
 import type {} from '../carbons'; // the 'carbons/copy' hook (optional at run time)
 import type {} from '../disco'; // the 'disco' service
 import type {} from '../roster'; // the 'roster' service, for default='roster'
 import { formatDateTime, NS_FULLTEXT, NS_MAM, NS_RSM, parseQuery, queryForm, type ParsedQuery } from './query';
+import { parseXml } from '../../src/xml/parse';
+import { archivedText, bodies } from './text';
+import { archiveFileFor, WorkerMamStore } from './worker-store';
 import { MAM_MIGRATIONS, SqliteMamStore, type ArchiveFilter, type ArchivePrefs, type Cursor, type MamStore } from './store';
 
+export { archivedText } from './text';
 export { NS_MAM, NS_RSM, NS_DATA, NS_FULLTEXT, FULLTEXT_FIELD, WITHTEXT_FIELD, parseDateTime } from './query';
 export const NS_MAM_EXTENDED = 'urn:xmpp:mam:2#extended';
 /** XEP-0359: Unique and Stable Stanza IDs. */
@@ -59,7 +62,7 @@ function andThen<T, R>(value: T | Promise<T>, fn: (value: T) => R): R | Promise<
 interface Instance {
   readonly api: ModuleApi<MamOptions>;
   readonly service: ArchiveService;
-  readonly store: SqliteMamStore;
+  readonly store: MamStore;
   readonly undo: (() => void)[];
 }
 const live = new Set<Instance>();
@@ -71,14 +74,19 @@ export default defineModule<MamOptions>({
   features: [NS_SID],
   defaults: { expireDays: null, maxPageSize: 250 },
   migrations: MAM_MIGRATIONS,
-  setup(api) {
+  async setup(api) {
     const { expireDays, maxPageSize } = api.options;
     if (expireDays !== null && (typeof expireDays !== 'number' || !(expireDays > 0))) {
       throw new Error(`expireDays must be a positive number of days or null, not ${String(expireDays)}`);
     }
     if (!Number.isInteger(maxPageSize) || maxPageSize < 1) throw new Error(`maxPageSize must be a positive integer, not ${String(maxPageSize)}`);
 
-    const store = new SqliteMamStore(api.db, archivedText, (err, lost) => api.log.error({ err, lost }, 'archiving failed: messages lost'));
+    const onError = (err: unknown, lost: number): void => api.log.error({ err, lost }, 'archiving failed: messages lost');
+    // A server database in a file gets an archive file beside it, run by its own thread
+    // (worker-store.ts); an in-memory one (tests, throwaway servers) keeps archives in itself.
+    const store: MamStore = api.db.memory
+      ? new SqliteMamStore(api.db, archivedText, onError)
+      : await WorkerMamStore.open(api.db, archiveFileFor(api.db.name), onError);
     const mam = new Archive(api, store, maxPageSize);
     const undo: (() => void)[] = [];
     const disco = api.service('disco');
@@ -176,7 +184,7 @@ export default defineModule<MamOptions>({
     // gone is the one being unloaded. Its queued messages are written before the database closes.
     for (const inst of [...live]) {
       if (inst.api.service('archive') === inst.service) continue;
-      inst.store.flushNow();
+      await inst.store.close();
       for (const u of inst.undo) u();
       live.delete(inst);
     }
@@ -196,27 +204,6 @@ export function archivable(stanza: Element): boolean {
   if (stanza.getChild('store', NS_HINTS) !== undefined) return true;
   if (type !== 'chat' && type !== 'normal') return false;
   return bodies(stanza) !== undefined;
-}
-
-/** The searchable text of an archived message (its bodies), '' for none or when it cannot be read. */
-export function archivedText(xml: string): string {
-  try {
-    return bodies(parseXml(xml)) ?? '';
-  } catch {
-    return ''; // query results log unreadable messages; the index just leaves them out
-  }
-}
-
-/** The text of the message's <body/> elements (all languages), or undefined when it has none. */
-function bodies(stanza: Element): string | undefined {
-  let text: string | undefined;
-  for (const child of stanza.elements) {
-    if (child.name !== 'body') continue;
-    const ns = child.attrs.xmlns ?? stanza.attrs.xmlns;
-    if (ns !== undefined && ns !== NS_CLIENT) continue;
-    text = text === undefined ? child.text() : text + '\n' + child.text();
-  }
-  return text;
 }
 
 class Archive {

@@ -97,6 +97,8 @@ export interface MamStore {
   removeOwner(owner: string): Promise<void>;
   /** Writes whatever is queued. */
   flush(): Promise<void>;
+  /** Writes whatever is queued and lets go of what the store opened. */
+  close(): Promise<void>;
 }
 
 export const MAM_MIGRATIONS: Migration[] = [
@@ -197,6 +199,23 @@ export class IdCodec {
     return base32(this.cipher.update(block));
   }
 
+  /**
+   * The ids of `count` consecutive sequence numbers from `firstSeq`, with nonces read from
+   * `nonces` (6 bytes each), as one ASCII buffer of ID_LENGTH bytes per id: one cipher call
+   * for the lot. Encrypting one id at a time cost a microsecond each, twice per chat message.
+   */
+  encodeRun(firstSeq: number, nonces: Buffer, count: number): Buffer {
+    const blocks = Buffer.alloc(ID_BYTES * count);
+    for (let i = 0; i < count; i++) {
+      blocks.writeUIntBE(firstSeq + i, i * ID_BYTES + 2, 6);
+      nonces.copy(blocks, i * ID_BYTES + 10, i * 6, i * 6 + 6);
+    }
+    const sealed = this.cipher.update(blocks);
+    const out = Buffer.allocUnsafe(ID_LENGTH * count);
+    for (let i = 0; i < count; i++) base32Into(sealed, i * ID_BYTES, out, i * ID_LENGTH);
+    return out;
+  }
+
   decode(id: string): { seq: number; nonce: number } | undefined {
     const bytes = unbase32(id);
     if (bytes === undefined) return undefined;
@@ -204,6 +223,35 @@ export class IdCodec {
     // Not one of ours (the unused high bytes of both halves are zero in every id we make).
     if (block.readUInt16BE(0) !== 0 || block.readUInt16BE(8) !== 0) return undefined;
     return { seq: block.readUIntBE(2, 6), nonce: block.readUIntBE(10, 6) };
+  }
+}
+
+/**
+ * Hands out archive ids for consecutive sequence numbers, each with a random nonce, made ahead
+ * in runs of ID_RUN (one cipher call and one draw of random bytes per run).
+ */
+export class IdAllocator {
+  private nonces: Buffer = Buffer.alloc(0);
+  private runIds: Buffer = Buffer.alloc(0);
+  private at = 0;
+  private length = 0;
+  /** The sequence number and nonce of the id `next` returned last. */
+  seq = 0;
+  nonce = 0;
+
+  constructor(private readonly codec: IdCodec, private nextSeq: number) {}
+
+  next(): string {
+    if (this.at === this.length) {
+      this.nonces = randomBytes(6 * ID_RUN);
+      this.runIds = this.codec.encodeRun(this.nextSeq, this.nonces, ID_RUN);
+      this.at = 0;
+      this.length = ID_RUN;
+    }
+    const at = this.at++;
+    this.seq = this.nextSeq++;
+    this.nonce = this.nonces.readUIntBE(at * 6, 6);
+    return this.runIds.toString('latin1', at * ID_LENGTH, (at + 1) * ID_LENGTH);
   }
 }
 
@@ -222,6 +270,23 @@ function base32(buf: Buffer): string {
   }
   if (bits > 0) out += BASE32[(value << (5 - bits)) & 31];
   return out;
+}
+
+const BASE32_CODES = Buffer.from(BASE32, 'latin1');
+
+/** base32 (as `base32` spells it) of the ID_BYTES bytes at `from`, written as ASCII at `to`. */
+function base32Into(src: Buffer, from: number, dst: Buffer, to: number): void {
+  let bits = 0;
+  let value = 0;
+  for (let i = from; i < from + ID_BYTES; i++) {
+    value = ((value << 8) | src[i]!) & 0xfff;
+    bits += 8;
+    while (bits >= 5) {
+      dst[to++] = BASE32_CODES[(value >>> (bits - 5)) & 31]!;
+      bits -= 5;
+    }
+  }
+  if (bits > 0) dst[to] = BASE32_CODES[(value << (5 - bits)) & 31]!;
 }
 
 function unbase32(id: string): Buffer | undefined {
@@ -325,6 +390,8 @@ const JID_ID_CACHE = 20_000;
 const FLUSH_MS = 50;
 /** Queue length that is written at once, whatever the time. */
 const FLUSH_COUNT = 5000;
+/** Archive ids made per cipher call. */
+const ID_RUN = 1024;
 /** Messages indexed for full text per step of a catch-up; other work runs between steps. */
 const TEXT_INDEX_STEP = 2000;
 
@@ -336,11 +403,8 @@ export class SqliteMamStore implements MamStore {
   private readonly shapes = new Map<string, Statement<unknown[]>>();
   private pending: Pending[] = [];
   private scheduled: NodeJS.Timeout | undefined;
-  /** Random bytes for id nonces, drawn in bulk: one system call per few thousand messages. */
-  private entropy = Buffer.alloc(0);
-  private entropyAt = 0;
-  private nextSeq: number;
   private readonly ids: IdCodec;
+  private readonly allocator: IdAllocator;
   /** Per owner, the newest timestamp archived (queued or written), to keep archive time monotonic. */
   private readonly lastTs = new Map<string, number>();
   /** Dictionary numbers of recent JIDs (mam_jid). */
@@ -422,8 +486,17 @@ export class SqliteMamStore implements MamStore {
       }
       this.stmts.deletePrefs.run(owner);
     });
-    this.ids = new IdCodec(db.prepare('SELECT key FROM mam_key WHERE id = 1').pluck().get() as Buffer);
-    this.nextSeq = ((this.stmts.maxSeq.get() as number | null) ?? 0) + 1;
+    this.key = db.prepare('SELECT key FROM mam_key WHERE id = 1').pluck().get() as Buffer;
+    this.ids = new IdCodec(this.key);
+    this.allocator = new IdAllocator(this.ids, this.firstFreeSeq());
+  }
+
+  /** The key archive ids are encrypted with (see IdCodec). */
+  readonly key: Buffer;
+
+  /** The sequence number after the highest one written (ids handed out by others start here). */
+  firstFreeSeq(): number {
+    return ((this.stmts.maxSeq.get() as number | null) ?? 0) + 1;
   }
 
   /**
@@ -432,8 +505,16 @@ export class SqliteMamStore implements MamStore {
    * its fsync) then carries hundreds of messages. Reads write the queue first.
    */
   append(entry: NewArchiveEntry): string {
-    const seq = this.nextSeq++;
-    const nonce = this.randomNonce();
+    const id = this.allocator.next();
+    this.enqueue(this.allocator.seq, this.allocator.nonce, entry);
+    return id;
+  }
+
+  /**
+   * Queues a message under an id handed out elsewhere (IdAllocator over this store's key,
+   * from firstFreeSeq() on); sequence numbers must arrive in increasing order.
+   */
+  enqueue(seq: number, nonce: number, entry: NewArchiveEntry): void {
     // Archive order is arrival order; timestamps follow it, so a clock step backwards (or an
     // older 'at' from a caller) cannot put a new message before ones already archived.
     const ts = Math.max(Math.trunc(entry.ts), this.lastTsOf(entry.owner));
@@ -441,17 +522,6 @@ export class SqliteMamStore implements MamStore {
     this.pending.push({ seq, nonce, entry, ts });
     if (this.pending.length >= FLUSH_COUNT) this.flushNow();
     else this.scheduled ??= setTimeout(() => this.flushNow(), FLUSH_MS);
-    return this.ids.encode(seq, nonce);
-  }
-
-  private randomNonce(): number {
-    if (this.entropyAt + 6 > this.entropy.length) {
-      this.entropy = randomBytes(6 * 4096);
-      this.entropyAt = 0;
-    }
-    const n = this.entropy.readUIntBE(this.entropyAt, 6);
-    this.entropyAt += 6;
-    return n;
   }
 
   /** Writes the queued messages in one transaction. */
@@ -474,6 +544,11 @@ export class SqliteMamStore implements MamStore {
   }
 
   async flush(): Promise<void> {
+    this.flushNow();
+  }
+
+  /** Writes the queue; the database is the caller's to close. */
+  async close(): Promise<void> {
     this.flushNow();
   }
 

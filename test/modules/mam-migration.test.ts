@@ -1,5 +1,5 @@
-// The archive's schema steps applied to a database written by an earlier version: every
-// message, id, full-text posting and preference must survive.
+// The archive's schema steps applied to a database written by an earlier version, and the move
+// of archives into their own file: every message, id, full-text posting and preference must survive.
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -8,6 +8,7 @@ import { openDatabase } from '../../src/storage/database';
 import { migrate } from '../../src/storage/migrate';
 import { archivedText } from '../../modules/mam';
 import { IdCodec, MAM_MIGRATIONS, SqliteMamStore } from '../../modules/mam/store';
+import { archiveFileFor, WorkerMamStore } from '../../modules/mam/worker-store';
 
 describe('archive schema upgrade to numbered JIDs', () => {
   let dir: string;
@@ -61,5 +62,51 @@ describe('archive schema upgrade to numbered JIDs', () => {
     } finally {
       db.close();
     }
+  });
+});
+
+describe('archive moved out of the server database into its own file', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'xmppd-mam-move-'));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('moves messages, ids and preferences once, searches them, and leaves the server database empty of them', async () => {
+    const file = join(dir, 'xmppd.sqlite');
+    const main = openDatabase(file);
+    migrate(main, 'mam', MAM_MIGRATIONS);
+    // Archives as versions before the archive file wrote them: in the server's database.
+    const inMain = new SqliteMamStore(main, archivedText, (err) => { throw err; });
+    const id1 = inMain.append({ owner: 'alice@a.test', withBare: 'bob@b.test', withResource: 'pc', direction: 'out', ts: 1000, xml: '<message><body>before the move</body></message>' });
+    const id2 = inMain.append({ owner: 'bob@b.test', withBare: 'alice@a.test', withResource: 'phone', direction: 'in', ts: 1000, xml: '<message><body>before the move</body></message>' });
+    await inMain.setPrefs('alice@a.test', { default: 'roster', always: [], never: ['carol@c.test'] });
+    await inMain.page({ owner: 'alice@a.test', text: 'move' }, { backward: false, limit: 10 }); // postings in the old file
+    await inMain.close();
+    const key = main.prepare('SELECT key FROM mam_key').pluck().get() as Buffer;
+
+    const lost: number[] = [];
+    const archiveFile = archiveFileFor(file);
+    let store = await WorkerMamStore.open(main, archiveFile, (_err, n) => lost.push(n));
+    try {
+      expect(main.prepare('SELECT (SELECT count(*) FROM mam_entry) + (SELECT count(*) FROM mam_prefs)').pluck().get()).toBe(0);
+      const alice = await store.page({ owner: 'alice@a.test' }, { backward: false, limit: 10 });
+      expect(alice.map((m) => m.id)).toEqual([id1]);
+      expect(await store.locate('bob@b.test', id2 as string)).toBeDefined();
+      expect(await store.prefs('alice@a.test')).toEqual({ default: 'roster', always: [], never: ['carol@c.test'] });
+      // The full-text index is rebuilt in the new file at the first search.
+      expect((await store.page({ owner: 'alice@a.test', text: 'move' }, { backward: false, limit: 10 })).map((m) => m.id)).toEqual([id1]);
+      // Ids go on from the old sequence, under the old key.
+      const id3 = store.append({ owner: 'alice@a.test', withBare: 'bob@b.test', withResource: '', direction: 'in', ts: 2000, xml: '<message><body>after</body></message>' });
+      expect(new IdCodec(key).decode(id3)?.seq).toBe(3);
+      await store.close();
+      // Opening again moves nothing twice.
+      store = await WorkerMamStore.open(main, archiveFile, (_err, n) => lost.push(n));
+      expect(await store.count({ owner: 'alice@a.test' }, 100)).toBe(2);
+    } finally {
+      await store.close();
+      main.close();
+    }
+    expect(lost).toEqual([]);
   });
 });

@@ -11,6 +11,8 @@ import mam, {
   parseDateTime, WITHTEXT_FIELD, type ArchiveService,
 } from '../../modules/mam';
 import { IdCodec } from '../../modules/mam/store';
+import { archiveFileFor } from '../../modules/mam/worker-store';
+import { openDatabase } from '../../src/storage/database';
 import offline from '../../modules/offline';
 import roster from '../../modules/roster';
 import disco, { NS_DISCO_INFO } from '../../modules/disco';
@@ -809,7 +811,10 @@ describe('mam file database', () => {
     await second.core.createUser(BOB, 'secret');
     await second.core.deleteUser(BOB);
     const a2 = await grabbed.archive!.append(ALICE, { with: BOB, stanza: chat(BOB, 'two'), direction: 'out' });
-    const codec = new IdCodec(second.core.db.prepare('SELECT key FROM mam_key').pluck().get() as Buffer);
+    // The archive of a server database in a file is a file beside it (worker-store.ts).
+    const archiveDb = openDatabase(archiveFileFor(database));
+    const codec = new IdCodec(archiveDb.prepare('SELECT key FROM mam_key').pluck().get() as Buffer);
+    archiveDb.close();
     expect(codec.decode(a2)!.seq).toBeGreaterThan(codec.decode(b1)!.seq);
     const alice = await second.connect(`${ALICE}/phone`);
     const { results } = await query(alice);

@@ -30,4 +30,20 @@ describe('archive ids', () => {
     }
     expect(codec.decode('a'.repeat(26))).toBeUndefined();
   });
+
+  it('made in runs are the ids made one at a time', () => {
+    const codec = new IdCodec(Buffer.alloc(16, 9));
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 2 ** 48 - 65 }), fc.uint8Array({ minLength: 6 * 64, maxLength: 6 * 64 }), (first, bytes) => {
+        const nonces = Buffer.from(bytes);
+        const run = codec.encodeRun(first, nonces, 64);
+        for (let i = 0; i < 64; i++) {
+          const id = run.toString('latin1', i * 26, (i + 1) * 26);
+          expect(id).toBe(codec.encode(first + i, nonces.readUIntBE(i * 6, 6)));
+          expect(codec.decode(id)).toEqual({ seq: first + i, nonce: nonces.readUIntBE(i * 6, 6) });
+        }
+      }),
+      { numRuns: 200 },
+    );
+  });
 });

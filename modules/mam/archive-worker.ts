@@ -1,0 +1,49 @@
+// The archive's own thread: it owns the archive database file and runs every read and write
+// of it (SqliteMamStore), so that archiving's SQLite work and fsyncs, and long searches, never
+// hold up the thread that routes stanzas. Messages arrive packed (batch.ts) under ids the
+// routing thread already handed out; calls arrive as { id, method, args } and are answered in
+// order, after every message sent before them.
+import { parentPort, workerData } from 'node:worker_threads';
+import { openDatabase } from '../../src/storage/database';
+import { migrate } from '../../src/storage/migrate';
+import { readBatch } from './batch';
+import { MAM_MIGRATIONS, SqliteMamStore } from './store';
+import { archivedText } from './text';
+import type { FromArchiveWorker, ToArchiveWorker } from './worker-store';
+
+const port = parentPort!;
+const post = (m: FromArchiveWorker): void => port.postMessage(m);
+
+const db = openDatabase((workerData as { file: string }).file);
+migrate(db, 'mam', MAM_MIGRATIONS);
+const store = new SqliteMamStore(db, archivedText, (err, lost) => post({ t: 'lost', count: lost, message: String(err) }));
+post({ t: 'ready', key: store.key, nextSeq: store.firstFreeSeq() });
+
+/** The store's methods that calls may name. */
+const CALLS = new Set(['locate', 'page', 'count', 'bounds', 'prefs', 'setPrefs', 'expire', 'removeOwner', 'flush']);
+
+port.on('message', (m: ToArchiveWorker) => {
+  switch (m.t) {
+    case 'append':
+      for (const { seq, nonce, entry } of readBatch(m.data)) store.enqueue(seq, nonce, entry);
+      return;
+    case 'call': {
+      if (!CALLS.has(m.method)) {
+        post({ t: 'error', id: m.id, message: `archive: no such call ${m.method}` });
+        return;
+      }
+      const method = (store as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>)[m.method]!;
+      method.apply(store, m.args).then(
+        (value) => post({ t: 'result', id: m.id, value }),
+        (err: unknown) => post({ t: 'error', id: m.id, message: err instanceof Error ? err.message : String(err) }),
+      );
+      return;
+    }
+    case 'close':
+      store.flushNow();
+      db.close();
+      post({ t: 'closed' });
+      port.close();
+      return;
+  }
+});
