@@ -16,7 +16,12 @@ const post = (m: FromArchiveWorker): void => port.postMessage(m);
 
 const db = openDatabase((workerData as { file: string }).file);
 migrate(db, 'mam', MAM_MIGRATIONS);
-const store = new SqliteMamStore(db, archivedText, (err, lost) => post({ t: 'lost', count: lost, message: String(err) }));
+const store = new SqliteMamStore(
+  db,
+  archivedText,
+  (err, lost) => post({ t: 'lost', count: lost, message: String(err) }),
+  (count) => post({ t: 'written', count }),
+);
 post({ t: 'ready', key: store.key, nextSeq: store.firstFreeSeq() });
 
 /** The store's methods that calls may name. */

@@ -414,11 +414,13 @@ export class SqliteMamStore implements MamStore {
   /**
    * @param textOf the searchable text of an archived message (its bodies), '' for none
    * @param onError a batch of queued messages could not be written
+   * @param onWritten a batch of queued messages is done with (written, or reported lost)
    */
   constructor(
     private readonly db: Database,
     private readonly textOf: (xml: string) => string,
     private readonly onError: (err: unknown, lost: number) => void,
+    private readonly onWritten?: (count: number) => void,
   ) {
     this.stmts = {
       insert: db.prepare(`INSERT INTO mam_entry (seq, owner_id, nonce, ts, with_id, with_resource, direction, xml)
@@ -541,6 +543,7 @@ export class SqliteMamStore implements MamStore {
       this.jidIds.clear(); // numbers handed out inside the failed transaction are gone
       this.onError(err, batch.length);
     }
+    this.onWritten?.(batch.length);
   }
 
   async flush(): Promise<void> {

@@ -20,12 +20,21 @@ export type FromArchiveWorker =
   | { t: 'result'; id: number; value: unknown }
   | { t: 'error'; id: number; message: string }
   | { t: 'lost'; count: number; message: string }
+  | { t: 'written'; count: number }
   | { t: 'closed' };
 
 /** Longest a message waits on this thread before it goes to the archive's thread. */
 const HANDOFF_MS = 10;
 /** Packed bytes that go at once, whatever the time. */
 const HANDOFF_BYTES = 192 * 1024;
+/**
+ * Messages handed out ids but not yet written, beyond which ids come back as promises that
+ * resolve once the backlog is down to BACKLOG_RESUME: the archive hooks then hold up the
+ * sessions' stanza queues, whose limits pause reading from the sockets. Archiving never falls
+ * further behind than this, whatever the load.
+ */
+const MAX_BACKLOG = 20_000;
+const BACKLOG_RESUME = 10_000;
 
 /** The archive file beside the server's database: xmppd.sqlite → xmppd-archive.sqlite. */
 export function archiveFileFor(databaseFile: string): string {
@@ -49,6 +58,10 @@ export class WorkerMamStore implements MamStore {
   private readonly batch = new ArchiveBatch();
   private handoff: NodeJS.Timeout | undefined;
   private readonly calls = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  /** Messages appended and not yet reported written by the archive's thread. */
+  private backlog = 0;
+  /** Appends waiting for the backlog to go down. */
+  private waiting: (() => void)[] = [];
   private lastCall = 0;
   /** Why the archive's thread stopped, once it has. */
   private stopped: Error | undefined;
@@ -89,16 +102,24 @@ export class WorkerMamStore implements MamStore {
     return new WorkerMamStore(worker, new IdAllocator(new IdCodec(Buffer.from(ready.key)), ready.nextSeq), onError);
   }
 
-  append(entry: NewArchiveEntry): string {
+  append(entry: NewArchiveEntry): string | Promise<string> {
     const id = this.ids.next();
     if (this.stopped !== undefined) {
       this.onError(this.stopped, 1);
       return id;
     }
     this.batch.add(this.ids.seq, this.ids.nonce, entry);
+    this.backlog++;
     if (this.batch.bytes >= HANDOFF_BYTES) this.handOff();
     else this.handoff ??= setTimeout(() => this.handOff(), HANDOFF_MS);
-    return id;
+    if (this.backlog <= MAX_BACKLOG) return id;
+    this.handOff();
+    return new Promise((resolve) => this.waiting.push(() => resolve(id)));
+  }
+
+  /** Messages appended and not yet written. */
+  get queued(): number {
+    return this.backlog;
   }
 
   locate(owner: string, id: string): Promise<Cursor | undefined> {
@@ -185,6 +206,10 @@ export class WorkerMamStore implements MamStore {
       case 'lost':
         this.onError(new Error(m.message), m.count);
         return;
+      case 'written':
+        this.backlog -= m.count;
+        if (this.backlog <= BACKLOG_RESUME) this.release();
+        return;
       case 'closed':
         this.stopped = new Error('the archive is closed');
         this.onClosed?.();
@@ -203,7 +228,14 @@ export class WorkerMamStore implements MamStore {
     }
     for (const call of this.calls.values()) call.reject(this.stopped);
     this.calls.clear();
+    this.release();
     this.onClosed?.();
+  }
+
+  private release(): void {
+    const waiting = this.waiting;
+    this.waiting = [];
+    for (const resume of waiting) resume();
   }
 }
 

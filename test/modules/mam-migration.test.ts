@@ -97,7 +97,7 @@ describe('archive moved out of the server database into its own file', () => {
       // The full-text index is rebuilt in the new file at the first search.
       expect((await store.page({ owner: 'alice@a.test', text: 'move' }, { backward: false, limit: 10 })).map((m) => m.id)).toEqual([id1]);
       // Ids go on from the old sequence, under the old key.
-      const id3 = store.append({ owner: 'alice@a.test', withBare: 'bob@b.test', withResource: '', direction: 'in', ts: 2000, xml: '<message><body>after</body></message>' });
+      const id3 = await store.append({ owner: 'alice@a.test', withBare: 'bob@b.test', withResource: '', direction: 'in', ts: 2000, xml: '<message><body>after</body></message>' });
       expect(new IdCodec(key).decode(id3)?.seq).toBe(3);
       await store.close();
       // Opening again moves nothing twice.

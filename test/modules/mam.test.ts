@@ -821,6 +821,27 @@ describe('mam file database', () => {
     expect(idsOf(results)).toEqual([a1, a2]);
     await second.close();
   });
+
+  it('holds appends back while the archive is far behind, then writes every message', async () => {
+    const grabbed: { archive?: ArchiveService } = {};
+    const host = await createTestHost({ modules: [mam, probe(grabbed)], database: join(dir, 'xmppd.sqlite') });
+    try {
+      // Appended without yielding, so the archive's thread reports nothing written meanwhile.
+      const ids: (string | Promise<string>)[] = [];
+      for (let i = 0; i < 25_000; i++) ids.push(grabbed.archive!.append(ALICE, { with: BOB, stanza: chat(BOB, `m${i}`), direction: 'out' }));
+      const held = ids.filter((id) => typeof id !== 'string').length;
+      expect(held).toBe(5_000); // past 20 000 waiting to be written
+      const all = await Promise.all(ids);
+      expect(new Set(all).size).toBe(25_000);
+      const alice = await host.connect(`${ALICE}/phone`);
+      expect(bodiesOf((await query(alice, { rsm: { max: 3, before: '' } })).results)).toEqual(['m24997', 'm24998', 'm24999']);
+      const { results, reply } = await query(alice, { rsm: { max: 2 } });
+      expect(bodiesOf(results)).toEqual(['m0', 'm1']);
+      expect(finOf(reply).last).toBe(all[1]);
+    } finally {
+      await host.close();
+    }
+  });
 });
 
 describe('mam at 100k messages', () => {
