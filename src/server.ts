@@ -11,6 +11,7 @@ import { serveChatPage } from './net/chat-page';
 import { AuthThrottle } from './stream/auth-throttle';
 import { loadTlsMaterial } from './tls';
 import { AdminServer } from './admin/admin-server';
+import { IdleTrim } from './idle-trim';
 import type { XmppModule } from './module';
 import { BUILTIN_MODULES } from '../modules';
 
@@ -51,8 +52,11 @@ export class XmppServer {
   private bosh: BoshService | undefined;
   private stopping: Promise<void> | undefined;
   readonly startedAt = Date.now();
+  private readonly idleTrim: IdleTrim;
 
-  private constructor(readonly core: Core, readonly config: Config, readonly log: Logger) {}
+  private constructor(readonly core: Core, readonly config: Config, readonly log: Logger) {
+    this.idleTrim = new IdleTrim((freedMiB) => log.debug({ freedMiB: Math.round(freedMiB) }, 'quiet: gave back the young generation'));
+  }
 
   static async start(config: Config, log: Logger): Promise<XmppServer> {
     mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
@@ -142,6 +146,7 @@ export class XmppServer {
       await server.stop();
       throw err;
     }
+    server.idleTrim.start();
     log.info({ domains: config.domains, dataDir: config.dataDir }, 'xmppd started');
     return server;
   }
@@ -170,6 +175,7 @@ export class XmppServer {
     // Load balancers see /health go 503 from the first moment.
     this.httpListener?.beginShutdown();
     this.stopping ??= (async () => {
+      this.idleTrim.stop();
       await this.admin?.close();
       const error = new StreamError('system-shutdown', 'The server is shutting down');
       // Stop accepting everywhere, end every session (TCP and WebSocket alike), then wait for the sockets.
