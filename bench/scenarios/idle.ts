@@ -38,7 +38,9 @@ export const idleScenario: Scenario = {
     sessions: { default: '1000,5000,10000', help: 'session counts (cumulative on one instance per run)' },
     concurrency: { default: '50', help: 'parallel logins while ramping up' },
     mech: { default: 'SCRAM-SHA-1', help: 'SASL mechanism' },
-    'settle-ms': { default: '3000', help: 'wait before each RSS reading' },
+    // Long enough for a quiet server to give memory back (ours: after 10 s, src/idle-trim.ts);
+    // an idle server spends most of its life in that state.
+    'settle-ms': { default: '15000', help: 'wait before each RSS reading' },
     tls: { default: 'off', help: 'on: STARTTLS (TLS 1.3) before SASL on every session' },
   },
   metrics: {
