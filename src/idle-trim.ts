@@ -8,16 +8,17 @@ import { runInNewContext } from 'node:vm';
  * that size: Node does not run V8's idle-time memory reducer, and a young generation only
  * shrinks in a full collection that sees a low allocation rate over the last seconds. On a
  * small server that is most of its memory: at 1000 idle sessions, 20 of 32 MiB. So when the
- * process has used almost no CPU for QUIET_CHECKS checks in a row and the young generation is
- * still large, this runs a full collection (tens of milliseconds, when nothing is waiting), at
- * most ATTEMPTS per quiet spell, and again only after the server has been busy in between.
+ * process has used almost no CPU for a while and the young generation is still large, this
+ * runs a young-generation collection, then from QUIET_CHECKS quiet checks on a full one per
+ * check (tens of milliseconds, when nothing is waiting) until the young generation has
+ * shrunk, at most ATTEMPTS of them; again only after the server has been busy in between.
  */
 export class IdleTrim {
   private timer: NodeJS.Timeout | undefined;
   private lastCpu = process.cpuUsage();
   private quietSince = 0;
   private trimmed = false;
-  private readonly gc: () => void;
+  private readonly gc: (options?: { type: 'minor' | 'major' }) => void;
 
   private readonly checkMs: number;
   private readonly quietChecks: number;
@@ -28,7 +29,7 @@ export class IdleTrim {
     // A gc() of our own, without --expose-gc on the command line: the flag applies to
     // contexts made after it is set.
     setFlagsFromString('--expose-gc');
-    this.gc = runInNewContext('gc') as () => void;
+    this.gc = runInNewContext('gc') as (options?: { type: 'minor' | 'major' }) => void;
   }
 
   start(): void {
@@ -49,17 +50,25 @@ export class IdleTrim {
       this.trimmed = false;
       return;
     }
-    if (this.trimmed || ++this.quietSince < this.quietChecks) return;
+    if (this.trimmed) return;
+    const quiet = ++this.quietSince;
     const before = youngGenerationBytes();
     if (before < TRIM_ABOVE_BYTES) {
       this.trimmed = true;
       return;
     }
+    // V8 shrinks the young generation in a full collection only when its allocation rate,
+    // averaged over the collections of the last 5 s or so, is low. A young-generation
+    // collection as soon as the server is quiet closes the busy spell's last interval, so
+    // that the full collections from `quietChecks` on see only the quiet.
+    if (quiet === 1) {
+      this.gc({ type: 'minor' });
+      return;
+    }
+    if (quiet < this.quietChecks) return;
     this.gc();
     const after = youngGenerationBytes();
-    // V8 shrinks only when its recent allocation rate is low; if that was not yet so, the
-    // next quiet checks try again, up to ATTEMPTS collections per quiet spell.
-    if (after < TRIM_ABOVE_BYTES || this.quietSince >= this.quietChecks + ATTEMPTS - 1) this.trimmed = true;
+    if (after < TRIM_ABOVE_BYTES || quiet >= this.quietChecks + ATTEMPTS - 1) this.trimmed = true;
     this.onTrim?.((before - after) / 1048576);
   }
 }
@@ -67,10 +76,10 @@ export class IdleTrim {
 const CHECK_MS = 2000;
 /** At most this share of one core counts as quiet (pings and timers of idle sessions). */
 const QUIET_CPU_SHARE = 0.02;
-/** Quiet checks in a row before a trim: V8 judges the allocation rate over the last 5 s or so. */
-const QUIET_CHECKS = 5;
-/** Collections per quiet spell at most. */
-const ATTEMPTS = 3;
+/** Quiet checks in a row before the first full collection (the first one is 1). */
+const QUIET_CHECKS = 4;
+/** Full collections per quiet spell at most, one per check. */
+const ATTEMPTS = 4;
 /** A young generation at its starting size is left alone. */
 const TRIM_ABOVE_BYTES = 8 * 1048576;
 

@@ -17,7 +17,7 @@ describe('idle trim', () => {
     await new Promise<void>((resolve) => {
       const trim = new IdleTrim((mib) => {
         attempts.push(mib);
-        if (mib > 0 || attempts.length === 3) {
+        if (mib > 0 || attempts.length === 4) {
           trim.stop();
           resolve();
         }
