@@ -196,7 +196,9 @@ export class IdCodec {
     const block = Buffer.alloc(ID_BYTES);
     block.writeUIntBE(seq, 2, 6);
     block.writeUIntBE(nonce, 10, 6);
-    return base32(this.cipher.update(block));
+    const out = Buffer.allocUnsafe(ID_LENGTH);
+    base32Into(this.cipher.update(block), 0, out, 0);
+    return out.toString('latin1');
   }
 
   /**
@@ -255,26 +257,9 @@ export class IdAllocator {
   }
 }
 
-function base32(buf: Buffer): string {
-  let out = '';
-  let bits = 0;
-  let value = 0;
-  for (const byte of buf) {
-    value = (value << 8) | byte;
-    bits += 8;
-    while (bits >= 5) {
-      out += BASE32[(value >>> (bits - 5)) & 31];
-      bits -= 5;
-    }
-    value &= (1 << bits) - 1;
-  }
-  if (bits > 0) out += BASE32[(value << (5 - bits)) & 31];
-  return out;
-}
-
 const BASE32_CODES = Buffer.from(BASE32, 'latin1');
 
-/** base32 (as `base32` spells it) of the ID_BYTES bytes at `from`, written as ASCII at `to`. */
+/** The ID_BYTES bytes at `from` in base32 (BASE32, no padding: ID_LENGTH characters), written as ASCII at `to`. */
 function base32Into(src: Buffer, from: number, dst: Buffer, to: number): void {
   let bits = 0;
   let value = 0;

@@ -117,10 +117,6 @@ export class WorkerMamStore implements MamStore {
     return new Promise((resolve) => this.waiting.push(() => resolve(id)));
   }
 
-  /** Messages appended and not yet written. */
-  get queued(): number {
-    return this.backlog;
-  }
 
   locate(owner: string, id: string): Promise<Cursor | undefined> {
     return this.call('locate', [owner, id]);
