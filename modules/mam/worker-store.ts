@@ -6,12 +6,12 @@ import { openDatabase } from '../../src/storage/database';
 import { migrate } from '../../src/storage/migrate';
 import { ArchiveBatch } from './batch';
 import {
-  IdAllocator, IdCodec, MAM_MIGRATIONS,
+  ARCHIVE_PAGE_SIZE, IdAllocator, IdCodec, MAM_MIGRATIONS,
   type ArchiveFilter, type ArchivePrefs, type ArchivedMessage, type Cursor, type MamStore, type NewArchiveEntry, type PageRequest,
 } from './store';
 
 export type ToArchiveWorker =
-  | { t: 'append'; data: ArrayBuffer }
+  | { t: 'append'; data: ArrayBuffer; count: number }
   | { t: 'call'; id: number; method: string; args: unknown[] }
   | { t: 'close' };
 
@@ -33,8 +33,8 @@ const HANDOFF_BYTES = 192 * 1024;
  * sessions' stanza queues, whose limits pause reading from the sockets. Archiving never falls
  * further behind than this, whatever the load.
  */
-const MAX_BACKLOG = 20_000;
-const BACKLOG_RESUME = 10_000;
+export const MAX_BACKLOG = 50_000;
+const BACKLOG_RESUME = 25_000;
 
 /** The archive file beside the server's database: xmppd.sqlite → xmppd-archive.sqlite. */
 export function archiveFileFor(databaseFile: string): string {
@@ -174,8 +174,9 @@ export class WorkerMamStore implements MamStore {
       this.handoff = undefined;
     }
     if (this.batch.count === 0 || this.stopped !== undefined) return;
+    const count = this.batch.count;
     const data = this.batch.take();
-    this.worker.postMessage({ t: 'append', data } satisfies ToArchiveWorker, [data]);
+    this.worker.postMessage({ t: 'append', data, count } satisfies ToArchiveWorker, [data]);
   }
 
   private call<T>(method: string, args: unknown[]): Promise<T> {
@@ -256,7 +257,7 @@ function workerScript(): string {
 function moveArchiveOut(db: Database, file: string): void {
   const count = (sql: string, on: Database = db): number => on.prepare(sql).pluck().get() as number;
   if (count('SELECT (SELECT count(*) FROM mam_entry) + (SELECT count(*) FROM mam_prefs)') === 0) return;
-  const archive = openDatabase(file);
+  const archive = openDatabase(file, { pageSize: ARCHIVE_PAGE_SIZE });
   try {
     migrate(archive, 'mam', MAM_MIGRATIONS);
     if (count('SELECT (SELECT count(*) FROM mam_entry) + (SELECT count(*) FROM mam_prefs)', archive) === 0) {

@@ -9,9 +9,11 @@ export type Database = BetterSqlite3.Database;
  * transaction durable before we acknowledge it (a stored offline message survives a crash
  * or power loss); WAL keeps readers and the single writer from blocking each other.
  */
-export function openDatabase(file: string): Database {
+export function openDatabase(file: string, options: { pageSize?: number } = {}): Database {
   if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
   const db = new BetterSqlite3(file);
+  // Takes effect only in a new file (before its first write, which WAL mode is).
+  if (options.pageSize !== undefined) db.pragma(`page_size = ${options.pageSize}`);
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = FULL');
   db.pragma('foreign_keys = ON');

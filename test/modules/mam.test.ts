@@ -11,7 +11,7 @@ import mam, {
   parseDateTime, WITHTEXT_FIELD, type ArchiveService,
 } from '../../modules/mam';
 import { IdCodec } from '../../modules/mam/store';
-import { archiveFileFor } from '../../modules/mam/worker-store';
+import { archiveFileFor, MAX_BACKLOG } from '../../modules/mam/worker-store';
 import { openDatabase } from '../../src/storage/database';
 import offline from '../../modules/offline';
 import roster from '../../modules/roster';
@@ -828,13 +828,14 @@ describe('mam file database', () => {
     try {
       // Appended without yielding, so the archive's thread reports nothing written meanwhile.
       const ids: (string | Promise<string>)[] = [];
-      for (let i = 0; i < 25_000; i++) ids.push(grabbed.archive!.append(ALICE, { with: BOB, stanza: chat(BOB, `m${i}`), direction: 'out' }));
+      const total = MAX_BACKLOG + 5_000;
+      for (let i = 0; i < total; i++) ids.push(grabbed.archive!.append(ALICE, { with: BOB, stanza: chat(BOB, `m${i}`), direction: 'out' }));
       const held = ids.filter((id) => typeof id !== 'string').length;
-      expect(held).toBe(5_000); // past 20 000 waiting to be written
+      expect(held).toBe(5_000); // past MAX_BACKLOG waiting to be written
       const all = await Promise.all(ids);
-      expect(new Set(all).size).toBe(25_000);
+      expect(new Set(all).size).toBe(total);
       const alice = await host.connect(`${ALICE}/phone`);
-      expect(bodiesOf((await query(alice, { rsm: { max: 3, before: '' } })).results)).toEqual(['m24997', 'm24998', 'm24999']);
+      expect(bodiesOf((await query(alice, { rsm: { max: 3, before: '' } })).results)).toEqual([`m${total - 3}`, `m${total - 2}`, `m${total - 1}`]);
       const { results, reply } = await query(alice, { rsm: { max: 2 } });
       expect(bodiesOf(results)).toEqual(['m0', 'm1']);
       expect(finOf(reply).last).toBe(all[1]);
