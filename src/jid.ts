@@ -20,6 +20,7 @@ export class Jid {
   /** Empty string when absent. */
   readonly resource: string;
   private str: string | undefined;
+  private bareStr: string | undefined;
 
   /** Trusted constructor: parts must already be normalised. Use `Jid.parse` for input. */
   constructor(local: string, domain: string, resource = '') {
@@ -74,9 +75,13 @@ export class Jid {
     return other !== undefined && this.toString() === other.toString();
   }
 
-  /** The bare JID as a string: the key stores and session tables use. */
+  /**
+   * The bare JID as a string: the key stores and session tables use. Made once: a routed
+   * message asks for it a dozen times, mostly as a Map key, and a string made anew each time
+   * would be hashed anew each time too.
+   */
   get bareString(): string {
-    return this.local === '' ? this.domain : this.local + '@' + this.domain;
+    return (this.bareStr ??= this.local === '' ? this.domain : this.local + '@' + this.domain);
   }
 
   toString(): string {

@@ -53,11 +53,6 @@ const DEFAULT_PREFS: ArchivePrefs = { default: 'always', always: [], never: [] }
 /** Most JIDs in each preferences list. */
 const MAX_PREFS_JIDS = 1000;
 
-/** Runs fn on a value now, or once a promise of it resolves: the archive's common path stays synchronous. */
-function andThen<T, R>(value: T | Promise<T>, fn: (value: T) => R): R | Promise<Awaited<R>> {
-  return value instanceof Promise ? (value.then(fn) as Promise<Awaited<R>>) : fn(value);
-}
-
 /** A loaded instance, so that the module's teardown can finish what the unloaded one queued. */
 interface Instance {
   readonly api: ModuleApi<MamOptions>;
@@ -116,11 +111,13 @@ export default defineModule<MamOptions>({
       const peer = to ?? session.jid.bare();
       // A message to the account itself is archived once, when it arrives (below).
       if (peer.bareString === owner || !archivable(stanza)) return;
-      return andThen(mam.allowed(owner, peer), (ok) => {
-        if (!ok) return;
-        return andThen(mam.append(owner, peer, stanza, 'out'), (id) => void outboundIds.set(stanza, id));
-      });
+      const ok = mam.allowed(owner, peer);
+      if (ok === true) return noteSent(stanza, mam.append(owner, peer, stanza, 'out'));
+      if (ok !== false) return ok.then((yes) => (yes ? noteSent(stanza, mam.append(owner, peer, stanza, 'out')) : undefined));
     });
+    // The common case (allowed, id at once) allocates no closure: every message passes here twice.
+    const noteSent = (stanza: Element, id: string | Promise<string>): void | Promise<void> =>
+      typeof id === 'string' ? void outboundIds.set(stanza, id) : id.then((i) => void outboundIds.set(stanza, i));
 
     // Inbound: archived for the recipient before delivery (so also when it goes to offline
     // storage), and the copy delivered carries the archive id (XEP-0313 §3.5).
@@ -128,13 +125,18 @@ export default defineModule<MamOptions>({
       mam.stripLocalStanzaIds(stanza);
       if (!archivable(stanza)) return;
       const owner = to.bareString;
-      const archive = (): void | Promise<void> => andThen(mam.allowed(owner, from), (ok) => {
-        if (!ok) return;
-        return andThen(mam.append(owner, from, stanza, 'in'), (id) => void stanza.append(x('stanza-id', { xmlns: NS_SID, id, by: owner })));
-      });
-      if (api.sessions.ofAccount(owner).length > 0) return archive();
-      return api.accounts.exists(owner).then((exists) => (exists ? archive() : undefined)); // else bounced by the router
+      if (api.sessions.ofAccount(owner).length > 0) return archiveReceived(stanza, owner, from);
+      return api.accounts.exists(owner).then((exists) => (exists ? archiveReceived(stanza, owner, from) : undefined)); // else bounced by the router
     });
+    const archiveReceived = (stanza: Element, owner: string, from: Jid): void | Promise<void> => {
+      const ok = mam.allowed(owner, from);
+      if (ok === true) return stampReceived(stanza, owner, mam.append(owner, from, stanza, 'in'));
+      if (ok !== false) return ok.then((yes) => (yes ? stampReceived(stanza, owner, mam.append(owner, from, stanza, 'in')) : undefined));
+    };
+    const stampReceived = (stanza: Element, owner: string, id: string | Promise<string>): void | Promise<void> => {
+      if (typeof id !== 'string') return id.then((i) => stampReceived(stanza, owner, i));
+      stanza.append(x('stanza-id', { xmlns: NS_SID, id, by: owner }));
+    };
 
     // XEP-0313 §3.5: "servers SHOULD include the element as a child of the forwarded message
     // when using XEP-0280": the sender's archive id goes in the sent copies, and only there.
@@ -209,25 +211,17 @@ export function archivable(stanza: Element): boolean {
 class Archive {
   private readonly prefsCache = new Map<string, ArchivePrefs>();
   private resultCount = 0;
-  /** The last message serialised for the archive, with its XML. */
-  private lastXml: { stanza: Element; xml: string } | undefined;
 
   constructor(private readonly api: ModuleApi<MamOptions>, private readonly store: MamStore, private readonly maxPageSize: number) {}
 
   append(owner: string, peer: Jid, stanza: Element, direction: 'in' | 'out', at?: number): string | Promise<string> {
-    // The sender's and the recipient's copies of a local message are one element: serialised once.
-    let xml = this.lastXml?.stanza === stanza ? this.lastXml.xml : undefined;
-    if (xml === undefined) {
-      xml = stanza.toString();
-      this.lastXml = { stanza, xml };
-    }
     return this.store.append({
       owner,
       withBare: peer.bareString,
       withResource: peer.resource,
       direction,
       ts: at ?? Date.now(),
-      xml,
+      xml: stanza, // the sender's and the recipient's copies of a local message: serialised once
     });
   }
 

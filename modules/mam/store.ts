@@ -1,6 +1,6 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes, type Cipher, type Decipher } from 'node:crypto';
 import type { Statement } from 'better-sqlite3';
-import type { Database, Migration } from '../../src';
+import type { Database, Element, Migration } from '../../src';
 import { ArchiveBatch, readBatch } from './batch';
 
 /** A message to archive. */
@@ -13,8 +13,11 @@ export interface NewArchiveEntry {
   readonly direction: 'in' | 'out';
   /** When it was sent or received, in ms since the epoch. */
   readonly ts: number;
-  /** The message as XML. */
-  readonly xml: string;
+  /**
+   * The message: its XML, or the element, serialised as the store queues it (an element the
+   * store has just queued is the same message, serialised once).
+   */
+  readonly xml: string | Element;
 }
 
 /** A stored message as queries return it. */

@@ -33,8 +33,8 @@ const HANDOFF_BYTES = 192 * 1024;
  * sessions' stanza queues, whose limits pause reading from the sockets. Archiving never falls
  * further behind than this, whatever the load.
  */
-export const MAX_BACKLOG = 50_000;
-const BACKLOG_RESUME = 25_000;
+export const MAX_BACKLOG = 100_000;
+const BACKLOG_RESUME = 50_000;
 
 /** The archive file beside the server's database: xmppd.sqlite → xmppd-archive.sqlite. */
 export function archiveFileFor(databaseFile: string): string {

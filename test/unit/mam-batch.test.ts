@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { ArchiveBatch, readBatch } from '../../modules/mam/batch';
+import { x } from '../../src/xml/element';
 import type { NewArchiveEntry } from '../../modules/mam/store';
 
 describe('packed archive batches', () => {
@@ -24,5 +25,34 @@ describe('packed archive batches', () => {
       }),
       { numRuns: 300 },
     );
+  });
+});
+
+describe('packed archive batches of elements', () => {
+  const entry = (owner: string, xml: NewArchiveEntry['xml']): NewArchiveEntry =>
+    ({ owner, withBare: 'peer@example.com', withResource: 'r', direction: 'in', ts: 1, xml });
+
+  it('serialise an element, once for the records of the same element in a row', () => {
+    const a = x('message', { to: 'b@example.com' }, x('body', null, 'one & only'));
+    const b = x('message', { to: 'c@example.com' }, x('body', null, 'two'));
+    const batch = new ArchiveBatch(64);
+    batch.add(1, 0, entry('a@example.com', a));
+    batch.add(2, 0, entry('b@example.com', a)); // the recipient's copy of the same message
+    const sizeAfterTwo = batch.bytes;
+    batch.add(3, 0, entry('c@example.com', b));
+    batch.add(4, 0, entry('a@example.com', a)); // not the record before: written again
+    batch.add(5, 0, entry('d@example.com', '<message/>'));
+    const back = [...readBatch(batch.take())].map((r) => [r.seq, r.entry.owner, r.entry.xml]);
+    expect(back).toEqual([
+      [1, 'a@example.com', a.toString()],
+      [2, 'b@example.com', a.toString()],
+      [3, 'c@example.com', b.toString()],
+      [4, 'a@example.com', a.toString()],
+      [5, 'd@example.com', '<message/>'],
+    ]);
+    expect(sizeAfterTwo).toBeLessThan(2 * Buffer.byteLength(a.toString()) + 60);
+    // A new batch does not refer back to the last one.
+    batch.add(6, 0, entry('b@example.com', a));
+    expect([...readBatch(batch.take())].map((r) => r.entry.xml)).toEqual([a.toString()]);
   });
 });
