@@ -6,6 +6,11 @@
  * name with an `xmlns` attribute wherever its namespace differs from its parent's. A child
  * without `xmlns` is in its parent's namespace; `getChild(name, ns)` honours that.
  */
+import { escapeAttr } from './escape';
+import { elementToString } from './write-bytes';
+
+export { escapeAttr, escapeText } from './escape';
+
 export type Attrs = Record<string, string>;
 export type Node = Element | string;
 
@@ -91,16 +96,9 @@ export class Element {
     return new Element(this.name, attrs, this.children);
   }
 
+  /** The element as XML (see write-bytes.ts: written as bytes, read back as one string). */
   toString(): string {
-    let s = '<' + this.name;
-    for (const k in this.attrs) {
-      const v = this.attrs[k];
-      if (v !== undefined) s += ' ' + k + '="' + escapeAttr(v) + '"';
-    }
-    if (this.children.length === 0) return s + '/>';
-    s += '>';
-    for (const c of this.children) s += typeof c === 'string' ? escapeText(c) : c.toString();
-    return s + '</' + this.name + '>';
+    return elementToString(this);
   }
 
   /** The start tag alone, unclosed: used for the stream header. */
@@ -129,20 +127,4 @@ export function x(name: string, attrs?: Record<string, string | number | undefin
     else el.append(c as Node | undefined | null | false);
   }
   return el;
-}
-
-// Besides the markup characters, CR in text and TAB/LF/CR in attributes are written as
-// character references: a parser normalises them otherwise, and the value would not survive.
-const TEXT_RE = /[&<>\r]/;
-const ATTR_RE = /[&<>"'\t\n\r]/;
-
-export function escapeText(s: string): string {
-  if (!TEXT_RE.test(s)) return s;
-  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/\r/g, '&#13;');
-}
-
-export function escapeAttr(s: string): string {
-  if (!ATTR_RE.test(s)) return s;
-  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&apos;')
-    .replace(/\t/g, '&#9;').replace(/\n/g, '&#10;').replace(/\r/g, '&#13;');
 }
