@@ -1,5 +1,5 @@
 import type { Element } from '../../src/xml/element';
-import { elementBytesBound, writeElement } from '../../src/xml/write-bytes';
+import { elementBytesBound, writeElement, writeUtf8 } from '../../src/xml/write-bytes';
 import type { NewArchiveEntry } from './store';
 
 /** A message as a packed batch gives it back: the XML as text. */
@@ -85,7 +85,7 @@ export class ArchiveBatch {
 }
 
 function writeString(b: Buffer, o: number, s: string): number {
-  const n = b.write(s, o + 2, 'utf8');
+  const n = writeUtf8(b, o + 2, s) - o - 2;
   if (n > 0xffff) throw new RangeError('archive batch: a JID longer than 65535 bytes');
   b.writeUInt16BE(n, o);
   return o + 2 + n;
