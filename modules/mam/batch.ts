@@ -21,8 +21,14 @@ const SAME_XML = 0xffffffff;
 export class ArchiveBatch {
   private buf: Buffer;
   private used = 0;
-  /** The element the last record was written from, while it is in this batch. */
+  /**
+   * The element the last record was written from, while it is in this batch, with its
+   * children as they were: a hook between the two appends may have changed them (carbons
+   * takes <private/> out before delivery), and then the element is written again.
+   */
   private lastElement: Element | undefined;
+  private lastChildren: Element['children'] | undefined;
+  private lastChildCount = 0;
   /** Messages in the batch. */
   count = 0;
 
@@ -36,7 +42,8 @@ export class ArchiveBatch {
 
   add(seq: number, nonce: number, entry: NewArchiveEntry): void {
     const { xml } = entry;
-    const same = typeof xml !== 'string' && xml === this.lastElement;
+    const same = typeof xml !== 'string' && xml === this.lastElement
+      && xml.children === this.lastChildren && xml.children.length === this.lastChildCount;
     // UTF-8 takes at most 3 bytes per UTF-16 unit.
     const xmlMost = same ? 0 : typeof xml === 'string' ? 3 * xml.length : elementBytesBound(xml);
     const most = 29 + 3 * (entry.owner.length + entry.withBare.length + entry.withResource.length) + xmlMost;
@@ -63,7 +70,12 @@ export class ArchiveBatch {
       b.writeUInt32BE(end - o - 4, o);
       o = end;
     }
-    this.lastElement = typeof xml === 'string' ? undefined : xml;
+    if (typeof xml === 'string') this.lastElement = this.lastChildren = undefined;
+    else {
+      this.lastElement = xml;
+      this.lastChildren = xml.children;
+      this.lastChildCount = xml.children.length;
+    }
     this.used = o;
     this.count++;
   }
@@ -73,7 +85,7 @@ export class ArchiveBatch {
     const out = this.buf.buffer.slice(this.buf.byteOffset, this.buf.byteOffset + this.used) as ArrayBuffer;
     this.used = 0;
     this.count = 0;
-    this.lastElement = undefined;
+    this.lastElement = this.lastChildren = undefined;
     return out;
   }
 

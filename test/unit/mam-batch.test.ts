@@ -51,6 +51,19 @@ describe('packed archive batches of elements', () => {
       [5, 'd@example.com', '<message/>'],
     ]);
     expect(sizeAfterTwo).toBeLessThan(2 * Buffer.byteLength(a.toString()) + 60);
+    // Changed in between (a hook took a child out, or added one): written again.
+    const c = x('message', { to: 'e@example.com' }, x('body', null, 'three'), x('private', { xmlns: 'urn:xmpp:carbons:2' }));
+    batch.add(7, 0, entry('a@example.com', c));
+    c.children = c.children.slice(0, 1);
+    batch.add(8, 0, entry('e@example.com', c));
+    c.children.push(x('thread', null, 't1'));
+    batch.add(9, 0, entry('f@example.com', c));
+    const changed = [...readBatch(batch.take())].map((r) => r.entry.xml);
+    expect(changed).toEqual([
+      '<message to="e@example.com"><body>three</body><private xmlns="urn:xmpp:carbons:2"/></message>',
+      '<message to="e@example.com"><body>three</body></message>',
+      '<message to="e@example.com"><body>three</body><thread>t1</thread></message>',
+    ]);
     // A new batch does not refer back to the last one.
     batch.add(6, 0, entry('b@example.com', a));
     expect([...readBatch(batch.take())].map((r) => r.entry.xml)).toEqual([a.toString()]);
