@@ -33,12 +33,15 @@ export function elementToString(el: Element): string {
   return b.toString('utf8', 0, writeElement(b, 0, el));
 }
 
-/** Most bytes writeElement can need for el: 6 per UTF-16 unit of text (an escape), plus markup. */
+/**
+ * Most bytes writeElement can need for el: 6 per UTF-16 unit of text (an escape), 3 per unit
+ * of a name (UTF-8), plus markup.
+ */
 export function elementBytesBound(el: Element): number {
-  let n = 2 * el.name.length + 5;
+  let n = 6 * el.name.length + 5;
   for (const k in el.attrs) {
     const v = el.attrs[k];
-    if (v !== undefined) n += k.length + 6 * v.length + 4;
+    if (v !== undefined) n += 3 * k.length + 6 * v.length + 4;
   }
   for (const c of el.children) n += typeof c === 'string' ? 6 * c.length : elementBytesBound(c);
   return n;
