@@ -8,7 +8,8 @@
  *   node dist/bench/peers/ours-mam-fill.js <config.yaml> <rows> <users>
  *
  * Rows are messages between the pairs (u0,u1), (u2,u3), ... in turn, each archived twice
- * (the sender's 'out' row, the receiver's 'in' row), one millisecond apart, ending now.
+ * (in the sender's archive and the receiver's, which share one row of the table as they do
+ * when the server archives a message), one millisecond apart, ending now.
  */
 import pino from 'pino';
 import { loadConfig } from '../../src/config';
@@ -19,6 +20,7 @@ import { archiveFileFor } from '../../modules/mam/worker-store';
 import { openDatabase } from '../../src/storage/database';
 import { migrate } from '../../src/storage/migrate';
 import { archivedText } from '../../modules/mam';
+import { x } from '../../src/xml/element';
 import { fillMessages } from './archive-fill';
 
 async function main(): Promise<void> {
@@ -45,7 +47,7 @@ async function main(): Promise<void> {
   let messages = 0;
   try {
     for (const m of fillMessages(rows, users, domain)) {
-      const xml = `<message xmlns='jabber:client' from='${m.from}/bench' to='${m.to}' type='chat' id='${m.id}'><body>${m.body}</body></message>`;
+      const xml = x('message', { xmlns: 'jabber:client', from: `${m.from}/bench`, to: m.to, type: 'chat', id: m.id }, x('body', null, m.body));
       const out: NewArchiveEntry = { owner: m.from, withBare: m.to, withResource: '', direction: 'out', ts: m.ts, xml };
       const inn: NewArchiveEntry = { owner: m.to, withBare: m.from, withResource: 'bench', direction: 'in', ts: m.ts, xml };
       store.append(out);

@@ -5,18 +5,41 @@ import type { NewArchiveEntry } from './store';
 /** A message as a packed batch gives it back: the XML as text. */
 export type PackedEntry = NewArchiveEntry & { readonly xml: string };
 
+/**
+ * The recipient's side of a message archived for its sender just before: the same row of the
+ * archive (see the mam_row table), under the recipient's own nonce.
+ */
+export interface PairedSide {
+  readonly nonce: number;
+  /** The sender's resource (the recipient's "with"). */
+  readonly withResource: string;
+}
+
+/** Hands out archive ids (store.ts IdAllocator); seq and nonce are those of the id returned last. */
+export interface IdSource {
+  next(): string;
+  pair(): string;
+  readonly seq: number;
+  readonly nonce: number;
+}
+
 /** XML length that means "the same XML as the record before". */
 const SAME_XML = 0xffffffff;
+/** First byte of a record: a message received, one sent, or the recipient's side of the one before. */
+const IN = 0;
+const OUT = 1;
+const PAIR = 2;
 
 /**
  * Messages to archive, packed into one buffer to hand to the archive's writer thread: the
  * buffer moves between threads without a copy, and a queued message holds no JavaScript
  * objects, so the routing thread's garbage collector never has to copy or promote it.
  *
- * One record per message: seq (6 bytes), nonce (6), ts (float64), direction (1: 1 = out),
+ * One record per message: kind (1 byte: IN or OUT), seq (6 bytes), nonce (6), ts (float64),
  * then owner, peer and peer resource (2-byte length + UTF-8 each) and the XML (4-byte length
- * + UTF-8, or SAME_XML when the message is the element of the record before: the sender's and
- * the recipient's copies of a local message); big-endian.
+ * + UTF-8, or SAME_XML when the message is the element of the record before); big-endian.
+ * A message between two accounts of the server is one OUT record for its sender followed by a
+ * PAIR record for its recipient: nonce (6) and the sender's resource (2-byte length + UTF-8).
  */
 export class ArchiveBatch {
   private buf: Buffer;
@@ -29,6 +52,8 @@ export class ArchiveBatch {
   private lastElement: Element | undefined;
   private lastChildren: Element['children'] | undefined;
   private lastChildCount = 0;
+  /** The last record, while a PAIR record may still follow it. */
+  private lastOut: NewArchiveEntry | undefined;
   /** Messages in the batch. */
   count = 0;
 
@@ -46,14 +71,14 @@ export class ArchiveBatch {
       && xml.children === this.lastChildren && xml.children.length === this.lastChildCount;
     // UTF-8 takes at most 3 bytes per UTF-16 unit.
     const xmlMost = same ? 0 : typeof xml === 'string' ? 3 * xml.length : elementBytesBound(xml);
-    const most = 29 + 3 * (entry.owner.length + entry.withBare.length + entry.withResource.length) + xmlMost;
+    const most = 31 + 3 * (entry.owner.length + entry.withBare.length + entry.withResource.length) + xmlMost;
     if (this.used + most > this.buf.length) this.grow(most);
     const b = this.buf;
     let o = this.used;
-    b.writeUIntBE(seq, o, 6);
-    b.writeUIntBE(nonce, o + 6, 6);
-    b.writeDoubleBE(entry.ts, o + 12);
-    b[o + 20] = entry.direction === 'out' ? 1 : 0;
+    b[o] = entry.direction === 'out' ? OUT : IN;
+    b.writeUIntBE(seq, o + 1, 6);
+    b.writeUIntBE(nonce, o + 7, 6);
+    b.writeDoubleBE(entry.ts, o + 13);
     o += 21;
     o = writeString(b, o, entry.owner);
     o = writeString(b, o, entry.withBare);
@@ -76,7 +101,47 @@ export class ArchiveBatch {
       this.lastChildren = xml.children;
       this.lastChildCount = xml.children.length;
     }
+    this.lastOut = entry.direction === 'out' ? entry : undefined;
     this.used = o;
+    this.count++;
+  }
+
+  /**
+   * Gives entry its archive id and packs it. The recipient's side of the message in the
+   * record before goes into that record's row, under the same sequence number.
+   */
+  append(ids: IdSource, entry: NewArchiveEntry): string {
+    if (this.pairs(entry)) {
+      const id = ids.pair();
+      this.addPair(ids.nonce, entry.withResource);
+      return id;
+    }
+    const id = ids.next();
+    this.add(ids.seq, ids.nonce, entry);
+    return id;
+  }
+
+  /**
+   * Whether entry is the recipient's side of the message in the record before: the same
+   * element, unchanged since, received by that record's peer from that record's owner.
+   */
+  pairs(entry: NewArchiveEntry): boolean {
+    const out = this.lastOut;
+    const { xml } = entry;
+    return out !== undefined && entry.direction === 'in' && xml === out.xml && typeof xml !== 'string'
+      && xml.children === this.lastChildren && xml.children.length === this.lastChildCount
+      && entry.owner === out.withBare && entry.withBare === out.owner;
+  }
+
+  /** Adds the recipient's side of the record before (when pairs() said so). */
+  addPair(nonce: number, withResource: string): void {
+    const most = 9 + 3 * withResource.length;
+    if (this.used + most > this.buf.length) this.grow(most);
+    const b = this.buf;
+    b[this.used] = PAIR;
+    b.writeUIntBE(nonce, this.used + 1, 6);
+    this.used = writeString(b, this.used + 7, withResource);
+    this.lastOut = undefined;
     this.count++;
   }
 
@@ -85,7 +150,7 @@ export class ArchiveBatch {
     const out = this.buf.buffer.slice(this.buf.byteOffset, this.buf.byteOffset + this.used) as ArrayBuffer;
     this.used = 0;
     this.count = 0;
-    this.lastElement = this.lastChildren = undefined;
+    this.lastElement = this.lastChildren = this.lastOut = undefined;
     return out;
   }
 
@@ -103,16 +168,24 @@ function writeString(b: Buffer, o: number, s: string): number {
   return o + 2 + n;
 }
 
-/** The messages of a packed batch, in order. */
-export function* readBatch(data: ArrayBuffer): Generator<{ seq: number; nonce: number; entry: PackedEntry }> {
+/** A message of a packed batch: with `pair`, archived for its recipient too. */
+export interface PackedMessage {
+  seq: number;
+  nonce: number;
+  entry: PackedEntry;
+  pair?: PairedSide;
+}
+
+/** The messages of a packed batch, in order; a PAIR record comes as the `pair` of the one before. */
+export function* readBatch(data: ArrayBuffer): Generator<PackedMessage> {
   const b = Buffer.from(data);
   let o = 0;
   let xml = '';
   while (o < b.length) {
-    const seq = b.readUIntBE(o, 6);
-    const nonce = b.readUIntBE(o + 6, 6);
-    const ts = b.readDoubleBE(o + 12);
-    const direction = b[o + 20] === 1 ? 'out' : 'in';
+    const direction = b[o] === OUT ? 'out' : 'in';
+    const seq = b.readUIntBE(o + 1, 6);
+    const nonce = b.readUIntBE(o + 7, 6);
+    const ts = b.readDoubleBE(o + 13);
     o += 21;
     const owner = readString(b, o);
     o += 2 + b.readUInt16BE(o);
@@ -126,7 +199,12 @@ export function* readBatch(data: ArrayBuffer): Generator<{ seq: number; nonce: n
       xml = b.toString('utf8', o, o + n);
       o += n;
     }
-    yield { seq, nonce, entry: { owner, withBare, withResource, direction, ts, xml } };
+    const message: PackedMessage = { seq, nonce, entry: { owner, withBare, withResource, direction, ts, xml } };
+    if (o < b.length && b[o] === PAIR) {
+      message.pair = { nonce: b.readUIntBE(o + 1, 6), withResource: readString(b, o + 7) };
+      o += 9 + b.readUInt16BE(o + 7);
+    }
+    yield message;
   }
 }
 

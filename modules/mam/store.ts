@@ -169,6 +169,39 @@ export const MAM_MIGRATIONS: Migration[] = [
      owner_id INTEGER PRIMARY KEY,
      upto INTEGER NOT NULL) STRICT;
    INSERT INTO mam_fts_done (owner_id, upto) SELECT owner_id, max(seq) FROM mam_entry GROUP BY owner_id;`,
+  // One row per message, in both archives it belongs to: its sender's (when from_nonce is
+  // set) and its recipient's (when to_nonce is). A message between two accounts was two rows
+  // with four index entries; it is now one row with three, and its XML is stored once: half
+  // the SQLite work of archiving it (7.3 against 3.8 µs a message, 200 owners chatting) and
+  // half the file. An archive is the union of two partial indexes, a conversation one range
+  // of the index on the unordered pair of JIDs. Full-text rows are seq * 2 + side (0 for the
+  // sender's archive, 1 for the recipient's); the old ones were seq, so they are dropped and
+  // each archive is indexed again when next searched.
+  `CREATE TABLE mam_row (
+     seq INTEGER PRIMARY KEY,
+     ts INTEGER NOT NULL,
+     from_id INTEGER NOT NULL,
+     from_resource TEXT NOT NULL,
+     from_nonce INTEGER,
+     to_id INTEGER NOT NULL,
+     to_resource TEXT NOT NULL,
+     to_nonce INTEGER,
+     xml TEXT NOT NULL,
+     pair INTEGER GENERATED ALWAYS AS ((min(from_id, to_id) << 32) | max(from_id, to_id)) VIRTUAL) STRICT;
+   INSERT INTO mam_row (seq, ts, from_id, from_resource, from_nonce, to_id, to_resource, to_nonce, xml)
+     SELECT seq, ts,
+       iif(direction = 'out', owner_id, with_id), iif(direction = 'out', '', with_resource), iif(direction = 'out', nonce, NULL),
+       iif(direction = 'out', with_id, owner_id), iif(direction = 'out', with_resource, ''), iif(direction = 'out', NULL, nonce),
+       xml
+     FROM mam_entry;
+   DROP TABLE mam_entry;
+   CREATE INDEX mam_row_sender ON mam_row (from_id, ts) WHERE from_nonce IS NOT NULL;
+   CREATE INDEX mam_row_recipient ON mam_row (to_id, ts) WHERE to_nonce IS NOT NULL;
+   CREATE INDEX mam_row_pair ON mam_row (pair, ts);
+   DROP TABLE mam_fts;
+   CREATE VIRTUAL TABLE mam_fts USING fts5(words, content='', contentless_delete=1, tokenize='ascii');
+   INSERT INTO mam_fts (mam_fts, rank) VALUES ('automerge', 16);
+   DELETE FROM mam_fts_done;`,
 ];
 
 // ---- archive ids ------------------------------------------------------------------------
@@ -234,14 +267,18 @@ export class IdCodec {
 
 /**
  * Hands out archive ids for consecutive sequence numbers, each with a random nonce, made ahead
- * in runs of ID_RUN (one cipher call and one draw of random bytes per run).
+ * in runs of ID_RUN (one cipher call and one draw of random bytes per run). A message between
+ * two accounts is one row of the archive: its recipient's id (pair()) has the sender's
+ * sequence number and a nonce of its own, made ahead in the same run.
  */
 export class IdAllocator {
   private nonces: Buffer = Buffer.alloc(0);
   private runIds: Buffer = Buffer.alloc(0);
+  private pairNonces: Buffer = Buffer.alloc(0);
+  private pairIds: Buffer = Buffer.alloc(0);
   private at = 0;
   private length = 0;
-  /** The sequence number and nonce of the id `next` returned last. */
+  /** The sequence number and nonce of the id `next` or `pair` returned last. */
   seq = 0;
   nonce = 0;
 
@@ -249,8 +286,11 @@ export class IdAllocator {
 
   next(): string {
     if (this.at === this.length) {
-      this.nonces = randomBytes(6 * ID_RUN);
+      const random = randomBytes(12 * ID_RUN);
+      this.nonces = random.subarray(0, 6 * ID_RUN);
+      this.pairNonces = random.subarray(6 * ID_RUN);
       this.runIds = this.codec.encodeRun(this.nextSeq, this.nonces, ID_RUN);
+      this.pairIds = this.codec.encodeRun(this.nextSeq, this.pairNonces, ID_RUN);
       this.at = 0;
       this.length = ID_RUN;
     }
@@ -258,6 +298,13 @@ export class IdAllocator {
     this.seq = this.nextSeq++;
     this.nonce = this.nonces.readUIntBE(at * 6, 6);
     return this.runIds.toString('latin1', at * ID_LENGTH, (at + 1) * ID_LENGTH);
+  }
+
+  /** The second id of the sequence number `next` gave last (at most once per number). */
+  pair(): string {
+    const at = this.at - 1;
+    this.nonce = this.pairNonces.readUIntBE(at * 6, 6);
+    return this.pairIds.toString('latin1', at * ID_LENGTH, (at + 1) * ID_LENGTH);
   }
 }
 
@@ -354,11 +401,38 @@ function ftsQuery(owner: string, search: string): string | undefined {
 
 // ---- SQLite ------------------------------------------------------------------------------
 
+/** A row as queries read it: which of its nonces is the owner's is decided by from_id (toMessage). */
 interface Row {
   seq: number;
-  nonce: number;
   ts: number;
   xml: string;
+  from_id: number;
+  from_nonce: number | null;
+  to_nonce: number | null;
+}
+
+/** The columns of Row, from mam_row m. */
+const ROW = 'm.seq AS seq, m.ts AS ts, m.xml AS xml, m.from_id AS from_id, m.from_nonce AS from_nonce, m.to_nonce AS to_nonce';
+/** An owner's archive (bound twice to its JID number): the rows of its two sides. */
+const SENDER_SIDE = 'm.from_id = ? AND m.from_nonce IS NOT NULL';
+const RECIPIENT_SIDE = 'm.to_id = ? AND m.to_nonce IS NOT NULL';
+const OWNED = `((${SENDER_SIDE}) OR (${RECIPIENT_SIDE}))`;
+/** The two sides as ranges of their partial indexes. */
+const SIDES = [
+  { from: 'FROM mam_row m INDEXED BY mam_row_sender', where: SENDER_SIDE, side: 0 },
+  { from: 'FROM mam_row m INDEXED BY mam_row_recipient', where: RECIPIENT_SIDE, side: 1 },
+] as const;
+
+/** Both sides of an owner's archive (each bound to its JID number), the first row of each in `order`. */
+function eitherSide(columns: string, order: string, extra = ''): string {
+  const arm = (i: 0 | 1): string =>
+    `SELECT * FROM (SELECT ${columns} ${SIDES[i].from} WHERE ${SIDES[i].where}${extra} ORDER BY ${order} LIMIT 1)`;
+  return `${arm(0)} UNION ALL ${arm(1)} ORDER BY ${order} LIMIT 1`;
+}
+
+/** The key of the index on the unordered pair of two JID numbers (the generated column pair). */
+function pairKey(a: number, b: number): bigint {
+  return (BigInt(Math.min(a, b)) << 32n) | BigInt(Math.max(a, b));
 }
 
 const MIN_TS = Number.MIN_SAFE_INTEGER;
@@ -430,45 +504,57 @@ export class SqliteMamStore implements MamStore {
     private readonly flushPolicy: FlushPolicy = ROUTING_FLUSH,
   ) {
     this.stmts = {
-      insert: db.prepare(`INSERT INTO mam_entry (seq, owner_id, nonce, ts, with_id, with_resource, direction, xml)
-                          VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
+      insert: db.prepare(`INSERT INTO mam_row (seq, ts, from_id, from_resource, from_nonce, to_id, to_resource, to_nonce, xml)
+                          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
       insertFts: db.prepare('INSERT INTO mam_fts (rowid, words) VALUES (?, ?)'),
       jidId: db.prepare('SELECT id FROM mam_jid WHERE jid = ?').pluck(),
       addJid: db.prepare('INSERT INTO mam_jid (jid) VALUES (?) RETURNING id').pluck(),
-      locate: db.prepare('SELECT seq, nonce, ts FROM mam_entry WHERE seq = ? AND owner_id = ?'),
-      first: db.prepare('SELECT seq, nonce, ts, xml FROM mam_entry WHERE owner_id = ? ORDER BY ts, seq LIMIT 1'),
-      last: db.prepare('SELECT seq, nonce, ts, xml FROM mam_entry WHERE owner_id = ? ORDER BY ts DESC, seq DESC LIMIT 1'),
-      firstSeqFrom: db.prepare('SELECT seq FROM mam_entry WHERE owner_id = ? AND ts >= ? ORDER BY ts, seq LIMIT 1').pluck(),
-      lastSeqUntil: db.prepare('SELECT seq FROM mam_entry WHERE owner_id = ? AND ts <= ? ORDER BY ts DESC, seq DESC LIMIT 1').pluck(),
-      lastTs: db.prepare('SELECT ts FROM mam_entry WHERE owner_id = ? ORDER BY ts DESC, seq DESC LIMIT 1').pluck(),
-      oldest: db.prepare('SELECT seq, ts FROM mam_entry WHERE seq > ? ORDER BY seq LIMIT ?'),
-      deleteSeq: db.prepare('DELETE FROM mam_entry WHERE seq = ?'),
+      locate: db.prepare(`SELECT seq, ts FROM mam_row WHERE seq = ?
+                          AND ((from_id = ? AND from_nonce = ?) OR (to_id = ? AND to_nonce = ?))`),
+      first: db.prepare(eitherSide(ROW, 'ts, seq')),
+      last: db.prepare(eitherSide(ROW, 'ts DESC, seq DESC')),
+      firstSeqFrom: db.prepare(eitherSide('m.seq AS seq, m.ts AS ts', 'ts, seq', ' AND m.ts >= ?')).pluck(),
+      lastSeqUntil: db.prepare(eitherSide('m.seq AS seq, m.ts AS ts', 'ts DESC, seq DESC', ' AND m.ts <= ?')).pluck(),
+      lastTs: db.prepare(eitherSide('m.ts AS ts, m.seq AS seq', 'ts DESC, seq DESC')).pluck(),
+      oldest: db.prepare('SELECT seq, ts FROM mam_row WHERE seq > ? ORDER BY seq LIMIT ?'),
+      deleteSeq: db.prepare('DELETE FROM mam_row WHERE seq = ?'),
       deleteFts: db.prepare('DELETE FROM mam_fts WHERE rowid = ?'),
       textDone: db.prepare('SELECT upto FROM mam_fts_done WHERE owner_id = ?').pluck(),
       setTextDone: db.prepare(`INSERT INTO mam_fts_done (owner_id, upto) VALUES (?, ?)
                                ON CONFLICT (owner_id) DO UPDATE SET upto = excluded.upto`),
       deleteTextDone: db.prepare('DELETE FROM mam_fts_done WHERE owner_id = ?'),
-      seqTs: db.prepare('SELECT ts FROM mam_entry WHERE seq = ?').pluck(),
-      // From the (owner, ts) index: timestamps never go down along an archive's sequence.
-      notIndexed: db.prepare(`SELECT seq, xml FROM mam_entry INDEXED BY mam_entry_owner_ts
-                              WHERE owner_id = ? AND ts >= ? AND seq > ? ORDER BY ts, seq LIMIT ?`),
-      ownerSeqs: db.prepare('SELECT seq FROM mam_entry WHERE owner_id = ?').pluck(),
-      deleteOwner: db.prepare('DELETE FROM mam_entry WHERE owner_id = ?'),
+      seqTs: db.prepare('SELECT ts FROM mam_row WHERE seq = ?').pluck(),
+      // From the two sides' (JID, ts) indexes: timestamps never go down along an archive's sequence.
+      notIndexed: db.prepare(SIDES.map((s) =>
+        `SELECT * FROM (SELECT m.seq AS seq, ${s.side} AS side, m.xml AS xml ${s.from}
+           WHERE ${s.where} AND m.ts >= ? AND m.seq > ? ORDER BY m.ts, m.seq LIMIT ?)`).join(' UNION ALL ') + ' ORDER BY seq LIMIT ?'),
+      senderRows: db.prepare(`SELECT m.seq AS seq, m.to_nonce IS NULL AS alone ${SIDES[0].from} WHERE ${SENDER_SIDE}`),
+      recipientRows: db.prepare(`SELECT m.seq AS seq, m.from_nonce IS NULL AS alone ${SIDES[1].from} WHERE ${RECIPIENT_SIDE}`),
+      leaveSender: db.prepare('UPDATE mam_row SET from_nonce = NULL WHERE seq = ?'),
+      leaveRecipient: db.prepare('UPDATE mam_row SET to_nonce = NULL WHERE seq = ?'),
       prefs: db.prepare('SELECT default_mode, always_jids, never_jids FROM mam_prefs WHERE owner = ?'),
       setPrefs: db.prepare(`INSERT INTO mam_prefs (owner, default_mode, always_jids, never_jids) VALUES (?, ?, ?, ?)
                             ON CONFLICT (owner) DO UPDATE SET default_mode = excluded.default_mode,
                               always_jids = excluded.always_jids, never_jids = excluded.never_jids`),
       deletePrefs: db.prepare('DELETE FROM mam_prefs WHERE owner = ?'),
-      maxSeq: db.prepare('SELECT max(seq) FROM mam_entry').pluck(),
+      maxSeq: db.prepare('SELECT max(seq) FROM mam_row').pluck(),
     };
     this.writeBatch = db.transaction((batches: readonly ArrayBuffer[]) => {
       for (const data of batches) {
-        for (const { seq, nonce, entry } of readBatch(data)) {
+        for (const { seq, nonce, entry, pair } of readBatch(data)) {
+          const owner = this.jidId(entry.owner, true);
+          const peer = this.jidId(entry.withBare, true);
           // Archive order is arrival order; timestamps follow it, so a clock step backwards (or
           // an older 'at' from a caller) cannot put a new message before ones already archived.
-          const ts = Math.max(Math.trunc(entry.ts), this.lastTsOf(entry.owner));
+          let ts = Math.max(Math.trunc(entry.ts), this.lastTsOf(entry.owner));
+          if (pair !== undefined) ts = Math.max(ts, this.lastTsOf(entry.withBare));
           this.rememberTs(entry.owner, ts);
-          this.stmts.insert.run(seq, this.jidId(entry.owner, true), nonce, ts, this.jidId(entry.withBare, true), entry.withResource, entry.direction, entry.xml);
+          if (pair !== undefined) this.rememberTs(entry.withBare, ts);
+          if (entry.direction === 'out') {
+            this.stmts.insert.run(seq, ts, owner, pair?.withResource ?? '', nonce, peer, entry.withResource, pair?.nonce ?? null, entry.xml);
+          } else {
+            this.stmts.insert.run(seq, ts, peer, entry.withResource, null, owner, '', nonce, entry.xml);
+          }
         }
       }
     });
@@ -478,25 +564,36 @@ export class SqliteMamStore implements MamStore {
     this.indexTextStep = db.transaction((ownerId: number, owner: string) => {
       const upto = (this.stmts.textDone.get(ownerId) as number | undefined) ?? 0;
       const fromTs = upto === 0 ? MIN_TS : ((this.stmts.seqTs.get(upto) as number | undefined) ?? MIN_TS);
-      const rows = this.stmts.notIndexed.all(ownerId, fromTs, upto, TEXT_INDEX_STEP) as { seq: number; xml: string }[];
-      for (const { seq, xml } of rows) {
+      const rows = this.stmts.notIndexed.all(ownerId, fromTs, upto, TEXT_INDEX_STEP, ownerId, fromTs, upto, TEXT_INDEX_STEP, TEXT_INDEX_STEP) as
+        { seq: number; side: number; xml: string }[];
+      for (const { seq, side, xml } of rows) {
         const fts = ftsWords(owner, this.textOf(xml));
-        if (fts !== '') this.stmts.insertFts.run(seq, fts);
+        if (fts !== '') this.stmts.insertFts.run(2 * seq + side, fts);
       }
       if (rows.length > 0) this.stmts.setTextDone.run(ownerId, rows[rows.length - 1]!.seq);
       return rows.length;
     });
     this.removeSeqs = db.transaction((seqs: readonly number[]) => {
       for (const seq of seqs) {
-        this.stmts.deleteFts.run(seq);
+        this.stmts.deleteFts.run(2 * seq);
+        this.stmts.deleteFts.run(2 * seq + 1);
         this.stmts.deleteSeq.run(seq);
       }
     });
+    // An owner's side of each row goes; a row that no archive has any more goes with it.
     this.removeAll = db.transaction((owner: string) => {
       const id = this.jidId(owner, false);
       if (id !== undefined) {
-        for (const seq of this.stmts.ownerSeqs.all(id) as number[]) this.stmts.deleteFts.run(seq);
-        this.stmts.deleteOwner.run(id);
+        for (const { seq, alone } of this.stmts.senderRows.all(id) as { seq: number; alone: number }[]) {
+          this.stmts.deleteFts.run(2 * seq);
+          if (alone) this.stmts.deleteSeq.run(seq);
+          else this.stmts.leaveSender.run(seq);
+        }
+        for (const { seq, alone } of this.stmts.recipientRows.all(id) as { seq: number; alone: number }[]) {
+          this.stmts.deleteFts.run(2 * seq + 1);
+          if (alone) this.stmts.deleteSeq.run(seq);
+          else this.stmts.leaveRecipient.run(seq);
+        }
         this.stmts.deleteTextDone.run(id);
       }
       this.stmts.deletePrefs.run(owner);
@@ -520,8 +617,7 @@ export class SqliteMamStore implements MamStore {
    * its fsync) then carries hundreds of messages. Reads write the queue first.
    */
   append(entry: NewArchiveEntry): string {
-    const id = this.allocator.next();
-    this.appended.add(this.allocator.seq, this.allocator.nonce, entry);
+    const id = this.appended.append(this.allocator, entry);
     this.queue(1);
     return id;
   }
@@ -579,9 +675,8 @@ export class SqliteMamStore implements MamStore {
     this.flushNow();
     const ownerId = this.jidId(owner, false);
     if (ownerId === undefined) return undefined;
-    const row = this.stmts.locate.get(decoded.seq, ownerId) as { seq: number; nonce: number; ts: number } | undefined;
-    if (row === undefined || row.nonce !== decoded.nonce) return undefined;
-    return { seq: row.seq, ts: row.ts };
+    const row = this.stmts.locate.get(decoded.seq, ownerId, decoded.nonce, ownerId, decoded.nonce) as Cursor | undefined;
+    return row === undefined ? undefined : { seq: row.seq, ts: row.ts };
   }
 
   async page(filter: ArchiveFilter, page: PageRequest): Promise<ArchivedMessage[]> {
@@ -591,9 +686,21 @@ export class SqliteMamStore implements MamStore {
     if (q === undefined) return [];
     const order = page.backward ? 'DESC' : 'ASC';
     const orderBy = q.kind === 'fts' ? `f.rowid ${order}` : `m.ts ${order}, m.seq ${order}`;
-    const sql = `SELECT m.seq, m.nonce, m.ts, m.xml ${q.from} WHERE ${q.where} ORDER BY ${orderBy} LIMIT ? OFFSET ?`;
-    const rows = this.prepared(sql).all(...q.params, page.limit, page.offset ?? 0) as Row[];
-    return rows.map((r) => this.toMessage(r));
+    const offset = page.offset ?? 0;
+    let sql: string;
+    let params: unknown[];
+    if (q.arms.length === 1) {
+      const [arm] = q.arms;
+      sql = `SELECT ${ROW} ${arm!.from} WHERE ${arm!.where} ORDER BY ${orderBy} LIMIT ? OFFSET ?`;
+      params = [...arm!.params, page.limit, offset];
+    } else {
+      // Each side's first limit + offset rows, merged.
+      sql = q.arms.map((arm) => `SELECT * FROM (SELECT ${ROW} ${arm.from} WHERE ${arm.where} ORDER BY ${orderBy} LIMIT ?)`).join(' UNION ALL ')
+        + ` ORDER BY ts ${order}, seq ${order} LIMIT ? OFFSET ?`;
+      params = [...q.arms.flatMap((arm) => [...arm.params, page.limit + offset]), page.limit, offset];
+    }
+    const ownerId = this.jidId(filter.owner, false)!;
+    return (this.prepared(sql).all(...params) as Row[]).map((r) => this.toMessage(r, ownerId));
   }
 
   async count(filter: ArchiveFilter, cap: number, before?: Cursor): Promise<number | undefined> {
@@ -602,9 +709,9 @@ export class SqliteMamStore implements MamStore {
     const q = this.select(filter, undefined, before);
     if (q === undefined) return 0;
     // A search with no other filter counts postings alone: they are the owner's already.
-    const { from, where, params } = q.postings ?? q;
-    const sql = `SELECT count(*) FROM (SELECT 1 ${from} WHERE ${where} LIMIT ?)`;
-    const n = this.prepared(sql).pluck().get(...params, cap + 1) as number;
+    const arms = q.postings !== undefined ? [q.postings] : q.arms;
+    const sql = `SELECT count(*) FROM (${arms.map((arm) => `SELECT * FROM (SELECT 1 ${arm.from} WHERE ${arm.where} LIMIT ?)`).join(' UNION ALL ')})`;
+    const n = this.prepared(sql).pluck().get(...arms.flatMap((arm) => [...arm.params, cap + 1])) as number;
     return n > cap ? undefined : n;
   }
 
@@ -612,10 +719,10 @@ export class SqliteMamStore implements MamStore {
     this.flushNow();
     const ownerId = this.jidId(owner, false);
     if (ownerId === undefined) return undefined;
-    const first = this.stmts.first.get(ownerId) as Row | undefined;
-    const last = this.stmts.last.get(ownerId) as Row | undefined;
+    const first = this.stmts.first.get(ownerId, ownerId) as Row | undefined;
+    const last = this.stmts.last.get(ownerId, ownerId) as Row | undefined;
     if (first === undefined || last === undefined) return undefined;
-    return { first: this.toMessage(first), last: this.toMessage(last) };
+    return { first: this.toMessage(first, ownerId), last: this.toMessage(last, ownerId) };
   }
 
   async prefs(owner: string): Promise<ArchivePrefs | undefined> {
@@ -671,8 +778,10 @@ export class SqliteMamStore implements MamStore {
     }
   }
 
-  private toMessage(row: Row): ArchivedMessage {
-    return { id: this.ids.encode(row.seq, row.nonce), ts: row.ts, xml: row.xml };
+  /** A row as a message of the archive of ownerId: with the nonce of that side. */
+  private toMessage(row: Row, ownerId: number): ArchivedMessage {
+    const nonce = row.from_id === ownerId && row.from_nonce !== null ? row.from_nonce : row.to_nonce!;
+    return { id: this.ids.encode(row.seq, nonce), ts: row.ts, xml: row.xml };
   }
 
   /** Inside a write: the rows of the queue written before are visible to the query. */
@@ -680,7 +789,7 @@ export class SqliteMamStore implements MamStore {
     const cached = this.lastTs.get(owner);
     if (cached !== undefined) return cached;
     const id = this.jidId(owner, false);
-    return id === undefined ? MIN_TS : ((this.stmts.lastTs.get(id) as number | undefined) ?? MIN_TS);
+    return id === undefined ? MIN_TS : ((this.stmts.lastTs.get(id, id) as number | undefined) ?? MIN_TS);
   }
 
   /** The dictionary number of a JID; with `create`, a new one when it has none (inside a write). */
@@ -713,10 +822,11 @@ export class SqliteMamStore implements MamStore {
 
   /**
    * FROM and WHERE for a filter plus extra paging bounds. Three shapes: listed ids (a join
-   * from the list), full text (driven by the FTS index in sequence order) and the rest (a range
-   * of the (owner, ts) or (owner, with, ts) index). Because timestamps only grow along the
-   * sequence, a cursor is both a sequence bound and a timestamp bound, and the timestamp bound
-   * is what lets the index range start at the cursor. Undefined when nothing can match.
+   * from the list), full text (driven by the FTS index in sequence order) and the rest: a
+   * range of the pair index for a conversation, else a range of each side's index (two arms,
+   * merged by the caller). Because timestamps only grow along an archive's sequence, a cursor
+   * is both a sequence bound and a timestamp bound, and the timestamp bound is what lets the
+   * index range start at the cursor. Undefined when nothing can match.
    */
   private select(filter: ArchiveFilter, after: Cursor | undefined, before: Cursor | undefined): Selection | undefined {
     const lower = later(filter.after, after);
@@ -733,53 +843,58 @@ export class SqliteMamStore implements MamStore {
     }
     const ownerId = this.jidId(filter.owner, false);
     if (ownerId === undefined) return undefined; // no archive yet
-    const where: string[] = ['m.owner_id = ?'];
-    const params: unknown[] = [ownerId];
+    const where: string[] = [OWNED];
+    const params: unknown[] = [ownerId, ownerId];
     if (filter.withBare !== undefined) {
       const withId = this.jidId(filter.withBare, false);
       if (withId === undefined) return undefined; // never archived with this JID
-      where.push('m.with_id = ?');
-      params.push(withId);
+      where.push('m.pair = ?');
+      params.push(pairKey(ownerId, withId));
       if (filter.withResource !== undefined) {
-        where.push('m.with_resource = ?');
-        params.push(filter.withResource);
+        // The other side's resource: the recipient's when the owner sent it.
+        where.push(`(CASE WHEN ${SENDER_SIDE} THEN m.to_resource ELSE m.from_resource END) = ?`);
+        params.push(ownerId, filter.withResource);
       }
     }
-    if (filter.only !== undefined) {
-      if (match !== undefined) {
-        where.push('m.seq IN (SELECT rowid FROM mam_fts WHERE mam_fts MATCH ?)');
-        params.push(match);
-      }
+    const bounds = (): void => {
       where.push('m.ts >= ? AND m.ts <= ? AND m.seq > ? AND m.seq < ?');
       params.push(tsLo, tsHi, seqLo, seqHi);
+    };
+    if (filter.only !== undefined) {
+      if (match !== undefined) {
+        where.push('(2 * m.seq IN (SELECT rowid FROM mam_fts WHERE mam_fts MATCH ?) OR 2 * m.seq + 1 IN (SELECT rowid FROM mam_fts WHERE mam_fts MATCH ?))');
+        params.push(match, match);
+      }
+      bounds();
       return {
         kind: 'ids',
-        from: 'FROM json_each(?) j CROSS JOIN mam_entry m ON m.seq = j.value',
-        where: where.join(' AND '),
-        params: [JSON.stringify(filter.only.map((c) => c.seq)), ...params],
+        arms: [{ from: 'FROM json_each(?) j CROSS JOIN mam_row m ON m.seq = j.value', where: where.join(' AND '), params: [JSON.stringify(filter.only.map((c) => c.seq)), ...params] }],
       };
     }
     if (match !== undefined) {
       // The FTS index yields rowids in order: turn the time bounds into sequence bounds too,
       // so that a narrow time window does not read the postings outside it.
-      if (tsLo > MIN_TS) seqLo = Math.max(seqLo, ((this.stmts.firstSeqFrom.get(ownerId, tsLo) as number | undefined) ?? MAX_TS) - 1);
-      if (tsHi < MAX_TS) seqHi = Math.min(seqHi, ((this.stmts.lastSeqUntil.get(ownerId, tsHi) as number | undefined) ?? 0) + 1);
+      if (tsLo > MIN_TS) seqLo = Math.max(seqLo, ((this.stmts.firstSeqFrom.get(ownerId, tsLo, ownerId, tsLo) as number | undefined) ?? MAX_TS) - 1);
+      if (tsHi < MAX_TS) seqHi = Math.min(seqHi, ((this.stmts.lastSeqUntil.get(ownerId, tsHi, ownerId, tsHi) as number | undefined) ?? 0) + 1);
       if (seqLo >= seqHi - 1) return undefined;
-      tsLo = MIN_TS;
-      tsHi = MAX_TS;
+      // Full-text rows are seq * 2 + side.
       const postings = 'f.mam_fts MATCH ? AND f.rowid > ? AND f.rowid < ?';
+      const postingParams = [match, 2 * seqLo + 1, 2 * seqHi];
       return {
         kind: 'fts',
-        from: 'FROM mam_fts f CROSS JOIN mam_entry m ON m.seq = f.rowid',
-        where: [postings, ...where].join(' AND '),
-        params: [match, seqLo, seqHi, ...params],
-        postings: filter.withBare === undefined ? { from: 'FROM mam_fts f', where: postings, params: [match, seqLo, seqHi] } : undefined,
+        arms: [{ from: 'FROM mam_fts f CROSS JOIN mam_row m ON m.seq = f.rowid >> 1', where: [postings, ...where].join(' AND '), params: [...postingParams, ...params] }],
+        postings: filter.withBare === undefined ? { from: 'FROM mam_fts f', where: postings, params: postingParams } : undefined,
       };
     }
-    where.push('m.ts >= ? AND m.ts <= ? AND m.seq > ? AND m.seq < ?');
-    params.push(tsLo, tsHi, seqLo, seqHi);
-    const index = filter.withBare !== undefined ? 'mam_entry_owner_with_ts' : 'mam_entry_owner_ts';
-    return { kind: 'index', from: `FROM mam_entry m INDEXED BY ${index}`, where: where.join(' AND '), params };
+    if (filter.withBare !== undefined) {
+      bounds();
+      return { kind: 'index', arms: [{ from: 'FROM mam_row m INDEXED BY mam_row_pair', where: where.join(' AND '), params }] };
+    }
+    const range = 'm.ts >= ? AND m.ts <= ? AND m.seq > ? AND m.seq < ?';
+    return {
+      kind: 'index',
+      arms: SIDES.map((side) => ({ from: side.from, where: `${side.where} AND ${range}`, params: [ownerId, tsLo, tsHi, seqLo, seqHi] })),
+    };
   }
 }
 
@@ -789,8 +904,10 @@ interface Query {
   params: unknown[];
 }
 
-interface Selection extends Query {
+interface Selection {
   kind: 'ids' | 'fts' | 'index';
+  /** One query, or one per side of the archive (the caller merges them). */
+  arms: Query[];
   /** For a search without other row filters: the same set, from the FTS table alone. */
   postings?: Query;
 }

@@ -103,12 +103,11 @@ export class WorkerMamStore implements MamStore {
   }
 
   append(entry: NewArchiveEntry): string | Promise<string> {
-    const id = this.ids.next();
     if (this.stopped !== undefined) {
       this.onError(this.stopped, 1);
-      return id;
+      return this.ids.next();
     }
-    this.batch.add(this.ids.seq, this.ids.nonce, entry);
+    const id = this.batch.append(this.ids, entry);
     this.backlog++;
     if (this.batch.bytes >= HANDOFF_BYTES) this.handOff();
     else this.handoff ??= setTimeout(() => this.handOff(), HANDOFF_MS);
@@ -256,18 +255,19 @@ function workerScript(): string {
  */
 function moveArchiveOut(db: Database, file: string): void {
   const count = (sql: string, on: Database = db): number => on.prepare(sql).pluck().get() as number;
-  if (count('SELECT (SELECT count(*) FROM mam_entry) + (SELECT count(*) FROM mam_prefs)') === 0) return;
+  if (count('SELECT (SELECT count(*) FROM mam_row) + (SELECT count(*) FROM mam_prefs)') === 0) return;
   const archive = openDatabase(file, { pageSize: ARCHIVE_PAGE_SIZE });
   try {
     migrate(archive, 'mam', MAM_MIGRATIONS);
-    if (count('SELECT (SELECT count(*) FROM mam_entry) + (SELECT count(*) FROM mam_prefs)', archive) === 0) {
+    if (count('SELECT (SELECT count(*) FROM mam_row) + (SELECT count(*) FROM mam_prefs)', archive) === 0) {
       archive.prepare('ATTACH DATABASE ? AS old').run(db.name);
       try {
         archive.transaction(() => {
           archive.exec(`DELETE FROM mam_key;
             INSERT INTO mam_key SELECT * FROM old.mam_key;
             INSERT INTO mam_jid SELECT * FROM old.mam_jid;
-            INSERT INTO mam_entry SELECT * FROM old.mam_entry;
+            INSERT INTO mam_row (seq, ts, from_id, from_resource, from_nonce, to_id, to_resource, to_nonce, xml)
+              SELECT seq, ts, from_id, from_resource, from_nonce, to_id, to_resource, to_nonce, xml FROM old.mam_row;
             INSERT INTO mam_prefs SELECT * FROM old.mam_prefs;`);
         })();
       } finally {
@@ -278,7 +278,7 @@ function moveArchiveOut(db: Database, file: string): void {
     archive.close();
   }
   db.transaction(() => {
-    db.exec(`DELETE FROM mam_entry; DELETE FROM mam_jid; DELETE FROM mam_prefs; DELETE FROM mam_fts_done;
+    db.exec(`DELETE FROM mam_row; DELETE FROM mam_jid; DELETE FROM mam_prefs; DELETE FROM mam_fts_done;
       INSERT INTO mam_fts (mam_fts) VALUES ('delete-all');`);
   })();
 }

@@ -89,7 +89,7 @@ describe('archive moved out of the server database into its own file', () => {
     const archiveFile = archiveFileFor(file);
     let store = await WorkerMamStore.open(main, archiveFile, (_err, n) => lost.push(n));
     try {
-      expect(main.prepare('SELECT (SELECT count(*) FROM mam_entry) + (SELECT count(*) FROM mam_prefs)').pluck().get()).toBe(0);
+      expect(main.prepare('SELECT (SELECT count(*) FROM mam_row) + (SELECT count(*) FROM mam_prefs)').pluck().get()).toBe(0);
       const alice = await store.page({ owner: 'alice@a.test' }, { backward: false, limit: 10 });
       expect(alice.map((m) => m.id)).toEqual([id1]);
       expect(await store.locate('bob@b.test', id2 as string)).toBeDefined();

@@ -214,7 +214,7 @@ describe('mam (XEP-0313)', () => {
       await alice.receive(chat('nobody@example.test', 'anyone?', 'n1'));
       expect(alice.take()).toEqual([x('message', { type: 'error', id: 'n1', from: 'nobody@example.test', to: `${ALICE}/phone` },
         x('body', null, 'anyone?'), x('error', { type: 'cancel' }, x('service-unavailable', { xmlns: NS_STANZAS })))]);
-      const row = host.core.db.prepare("SELECT count(*) FROM mam_entry m JOIN mam_jid j ON j.id = m.owner_id WHERE j.jid = 'nobody@example.test'").pluck().get();
+      const row = host.core.db.prepare("SELECT count(*) FROM mam_row m JOIN mam_jid j ON (j.id = m.from_id AND m.from_nonce IS NOT NULL) OR (j.id = m.to_id AND m.to_nonce IS NOT NULL) WHERE j.jid = 'nobody@example.test'").pluck().get();
       expect(row).toBe(0);
       expect(bodiesOf((await query(alice)).results)).toEqual(['anyone?']); // the sender sent it, though
     });
@@ -246,7 +246,7 @@ describe('mam (XEP-0313)', () => {
       const archive = grabbed.archive!;
       const ids = await Promise.all([1, 2, 3].map((i) => archive.append(BOB, { with: ALICE, stanza: chat(BOB, `b${i}`), direction: 'in' })));
       // Not written yet: the batch is flushed at the end of this turn (or by the query below).
-      expect(host.core.db.prepare('SELECT count(*) FROM mam_entry').pluck().get()).toBe(0);
+      expect(host.core.db.prepare('SELECT count(*) FROM mam_row').pluck().get()).toBe(0);
       const { results } = await query(bob);
       expect(idsOf(results)).toEqual(ids);
       expect(new Set(ids).size).toBe(3);
@@ -689,7 +689,7 @@ describe('mam (XEP-0313)', () => {
       await host.core.modules.unload('probe'); // same turn: the batch is still queued
       await host.core.modules.unload('offline');
       await host.core.modules.unload('mam');
-      expect(host.core.db.prepare('SELECT count(*) FROM mam_entry').pluck().get()).toBe(1);
+      expect(host.core.db.prepare('SELECT count(*) FROM mam_row').pluck().get()).toBe(1);
       await host.core.modules.load(mam);
       const { results } = await query(alice);
       expect(idsOf(results)).toEqual([queued]);
@@ -706,9 +706,11 @@ describe('mam (XEP-0313)', () => {
       await alice.receive(x('iq', { type: 'set', id: 'p' }, x('prefs', { xmlns: NS_MAM, default: 'never' })));
       await host.core.deleteUser(ALICE);
       const count = (sql: string) => host.core.db.prepare(sql).pluck().get();
-      expect(count(`SELECT count(*) FROM mam_entry m JOIN mam_jid j ON j.id = m.owner_id WHERE j.jid = '${ALICE}'`)).toBe(0);
+      expect(count(`SELECT count(*) FROM mam_row m JOIN mam_jid j ON (j.id = m.from_id AND m.from_nonce IS NOT NULL) OR (j.id = m.to_id AND m.to_nonce IS NOT NULL) WHERE j.jid = '${ALICE}'`)).toBe(0);
       expect(count(`SELECT count(*) FROM mam_prefs WHERE owner = '${ALICE}'`)).toBe(0);
-      expect(count(`SELECT count(*) FROM mam_entry m JOIN mam_jid j ON j.id = m.owner_id WHERE j.jid = '${BOB}'`)).toBe(3);
+      expect(count(`SELECT count(*) FROM mam_row m JOIN mam_jid j ON (j.id = m.from_id AND m.from_nonce IS NOT NULL) OR (j.id = m.to_id AND m.to_nonce IS NOT NULL) WHERE j.jid = '${BOB}'`)).toBe(3);
+      // Each message was one row for both archives: it stays, for bob's alone.
+      expect(count('SELECT count(*) FROM mam_row')).toBe(3);
       const again = await host.connect(`${ALICE}/new`);
       expect((await query(again)).results).toEqual([]);
       // The FTS rows went too: a search finds bob's copies only.

@@ -69,3 +69,44 @@ describe('packed archive batches of elements', () => {
     expect([...readBatch(batch.take())].map((r) => r.entry.xml)).toEqual([a.toString()]);
   });
 });
+
+describe('packed archive batches of messages between two accounts', () => {
+  const out = (xml: NewArchiveEntry['xml']): NewArchiveEntry =>
+    ({ owner: 'a@example.com', withBare: 'b@example.com', withResource: '', direction: 'out', ts: 5, xml });
+  const back = (xml: NewArchiveEntry['xml'], owner = 'b@example.com', withBare = 'a@example.com'): NewArchiveEntry =>
+    ({ owner, withBare, withResource: 'phone', direction: 'in', ts: 6, xml });
+  let n = 0;
+  const ids = { seq: 0, nonce: 0, next() { this.seq = ++n; this.nonce = 100 + n; return `id${n}`; }, pair() { this.nonce = 200 + this.seq; return `pair${this.seq}`; } };
+
+  it('pack the recipient\'s side into the sender\'s record when it is the same message', () => {
+    const batch = new ArchiveBatch(64);
+    const m = x('message', { to: 'b@example.com' }, x('body', null, 'hi'));
+    expect(batch.append(ids, out(m))).toBe('id1');
+    expect(batch.append(ids, back(m))).toBe('pair1');
+    expect(batch.append(ids, back(m))).toBe('id2'); // once only
+    expect(batch.count).toBe(3);
+    const read = [...readBatch(batch.take())];
+    expect(read).toEqual([
+      { seq: 1, nonce: 101, entry: { ...out(m), xml: m.toString() }, pair: { nonce: 201, withResource: 'phone' } },
+      { seq: 2, nonce: 102, entry: { ...back(m), xml: m.toString() } },
+    ]);
+  });
+
+  it('do not pair other messages, other parties, changed elements or text', () => {
+    const batch = new ArchiveBatch(64);
+    const m = x('message', { to: 'b@example.com' }, x('body', null, 'hi'), x('private', { xmlns: 'urn:xmpp:carbons:2' }));
+    batch.add(1, 0, out(m));
+    expect(batch.pairs(back(x('message')))).toBe(false);
+    expect(batch.pairs(back(m, 'c@example.com'))).toBe(false);
+    expect(batch.pairs(back(m, 'b@example.com', 'c@example.com'))).toBe(false);
+    expect(batch.pairs({ ...back(m), direction: 'out' })).toBe(false);
+    expect(batch.pairs(back(m))).toBe(true);
+    m.children = m.children.slice(0, 1);
+    expect(batch.pairs(back(m))).toBe(false);
+    batch.add(2, 0, out('<message/>'));
+    expect(batch.pairs(back('<message/>'))).toBe(false);
+    batch.add(3, 0, out(m));
+    batch.take();
+    expect(batch.pairs(back(m))).toBe(false); // a new batch does not refer back
+  });
+});
