@@ -30,6 +30,30 @@ export function cpuTimes(pid: number): CpuTimes {
   return { cpuUs: (utime + stime) * k, userUs: utime * k, sysUs: stime * k };
 }
 
+/**
+ * CPU time of each of the process's threads (user + system, microseconds), by thread id, from
+ * /proc/PID/task/TID/stat; threads that end between the listing and the read are left out.
+ */
+export function threadCpuUs(pid: number): Map<number, number> {
+  const out = new Map<number, number>();
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const tid of tids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'latin1');
+      const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      out.set(Number(tid), ((Number(rest[11]) + Number(rest[12])) * 1e6) / CLK_TCK);
+    } catch {
+      /* the thread ended */
+    }
+  }
+  return out;
+}
+
 /** VmRSS of the process in bytes (from /proc/PID/status). */
 export function rssBytes(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'latin1');

@@ -1,6 +1,6 @@
 /** Opening and closing many sessions at once, and server measurement snapshots, for scenarios. */
 import { login, type Mechanism, type XmppConnection } from './client';
-import { cpuTimes, rssBytes, selfCpuUs } from './proc';
+import { cpuTimes, rssBytes, selfCpuUs, threadCpuUs } from './proc';
 import { passwordFor, userName } from '../peers/types';
 import type { ScenarioContext } from '../scenarios/types';
 
@@ -75,20 +75,41 @@ export async function closeSessions(conns: readonly XmppConnection[], concurrenc
   await Promise.all(Array.from({ length: Math.max(1, concurrency) }, worker));
 }
 
-/** A snapshot of the server's CPU, the generator's CPU and the wall clock. */
+/** A snapshot of the server's CPU (in all and per thread), the generator's CPU and the wall clock. */
 export interface Snapshot {
   serverCpuUs: number;
   clientCpuUs: number;
   wallMs: number;
+  threadCpuUs: Map<number, number>;
+}
+
+/** What happened between two snapshots. */
+export interface Interval {
+  serverCpuUs: number;
+  clientCpuUs: number;
+  wallMs: number;
+  /**
+   * CPU of the server's busiest thread: the part of the work that does not spread over cores
+   * (our routing thread, Prosody's one thread, ejabberd's busiest scheduler). When it nears
+   * wallMs, that thread is what limits throughput.
+   */
+  busiestThreadCpuUs: number;
 }
 
 export function snapshot(pid: number): Snapshot {
-  return { serverCpuUs: cpuTimes(pid).cpuUs, clientCpuUs: selfCpuUs(), wallMs: performance.now() };
+  return { serverCpuUs: cpuTimes(pid).cpuUs, clientCpuUs: selfCpuUs(), wallMs: performance.now(), threadCpuUs: threadCpuUs(pid) };
 }
 
-export function since(pid: number, a: Snapshot): Snapshot {
+export function since(pid: number, a: Snapshot): Interval {
   const b = snapshot(pid);
-  return { serverCpuUs: b.serverCpuUs - a.serverCpuUs, clientCpuUs: b.clientCpuUs - a.clientCpuUs, wallMs: b.wallMs - a.wallMs };
+  let busiest = 0;
+  for (const [tid, us] of b.threadCpuUs) busiest = Math.max(busiest, us - (a.threadCpuUs.get(tid) ?? 0));
+  return {
+    serverCpuUs: b.serverCpuUs - a.serverCpuUs,
+    clientCpuUs: b.clientCpuUs - a.clientCpuUs,
+    wallMs: b.wallMs - a.wallMs,
+    busiestThreadCpuUs: busiest,
+  };
 }
 
 export function rssMiB(pid: number): number {

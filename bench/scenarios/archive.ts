@@ -52,6 +52,7 @@ export const archiveScenario: Scenario = {
     latency_p50_ms: { unit: 'ms', better: 'lower' },
     latency_p99_ms: { unit: 'ms', better: 'lower' },
     results_per_query: { unit: '', better: 'higher' },
+    server_busiest_thread_us_per_msg: { unit: 'µs', better: 'lower' },
     lost: { unit: '', better: 'lower' },
   },
   users: (opt) => 2 * Number(opt('pairs')),

@@ -4,7 +4,7 @@
  * in flight per direction (the next one is sent when one is delivered). Messages go to the
  * receiver's bare JID (as a client does for a new chat). Reports delivered messages per second,
  * delivery latency p50/p99 (send to receipt, same process clock), the server's CPU per
- * delivered message and the generator's own CPU per message.
+ * delivered message (in all, and of its busiest thread) and the generator's own CPU per message.
  *
  * All runs share one server instance (the runner's --runs), to expose a slowdown between the
  * first and the last run; each run logs its sessions in and out again.
@@ -61,6 +61,7 @@ export const chatScenario: Scenario = {
     latency_p50_ms: { unit: 'ms', better: 'lower', summary: true },
     latency_p99_ms: { unit: 'ms', better: 'lower', summary: true },
     client_cpu_us_per_msg: { unit: 'µs', better: 'lower' },
+    server_busiest_thread_us_per_msg: { unit: 'µs', better: 'lower' },
     server_rss_mib: { unit: 'MiB', better: 'lower' },
     lost: { unit: '', better: 'lower' },
   },
@@ -148,6 +149,7 @@ export async function exchange(ctx: ScenarioContext, conns: readonly Pick<XmppCo
       msgs_per_s: delivered / (d.wallMs / 1000),
       server_cpu_us_per_msg: d.serverCpuUs / delivered,
       client_cpu_us_per_msg: d.clientCpuUs / delivered,
+      server_busiest_thread_us_per_msg: d.busiestThreadCpuUs / delivered,
       latency_p50_ms: p50!,
       latency_p99_ms: p99!,
       server_rss_mib: rss,

@@ -24,7 +24,8 @@ const store = new SqliteMamStore(
   db,
   archivedText,
   (err, lost) => post({ t: 'lost', count: lost, message: String(err) }),
-  (count) => post({ t: 'written', count }),
+  // The batches go back to the routing thread, which packs the next messages into them.
+  (count, batches) => port.postMessage({ t: 'written', count, batches } satisfies FromArchiveWorker, batches.map((b) => b.buffer as ArrayBuffer)),
   WORKER_FLUSH,
 );
 post({ t: 'ready', key: store.key, nextSeq: store.firstFreeSeq() });

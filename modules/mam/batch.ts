@@ -23,6 +23,12 @@ export interface IdSource {
   readonly nonce: number;
 }
 
+/**
+ * Buffers kept for reuse: the archive's thread gives them back after each transaction, which
+ * holds up to its flush policy's worth of messages (20 000, some 3 MB packed).
+ */
+const MAX_SPARES = 32;
+
 /** XML length that means "the same XML as the record before". */
 const SAME_XML = 0xffffffff;
 /** First byte of a record: a message received, one sent, or the recipient's side of the one before. */
@@ -54,6 +60,8 @@ export class ArchiveBatch {
   private lastChildCount = 0;
   /** The last record, while a PAIR record may still follow it. */
   private lastOut: NewArchiveEntry | undefined;
+  /** Buffers handed out by take() and given back, to take next. */
+  private readonly spares: ArrayBuffer[] = [];
   /** Messages in the batch. */
   count = 0;
 
@@ -145,13 +153,25 @@ export class ArchiveBatch {
     this.count++;
   }
 
-  /** The packed messages (an ArrayBuffer to transfer), and an empty batch from here on. */
-  take(): ArrayBuffer {
-    const out = this.buf.buffer.slice(this.buf.byteOffset, this.buf.byteOffset + this.used) as ArrayBuffer;
+  /**
+   * The packed messages, in the batch's own buffer (whose ArrayBuffer can be transferred to
+   * another thread), and an empty batch from here on, in a recycled buffer when there is one.
+   * Copying the messages out into a new ArrayBuffer for each hand-over cost the routing thread
+   * 0.3 µs a message, in the copy and in the collections its external memory set off.
+   */
+  take(): Uint8Array {
+    const out = new Uint8Array(this.buf.buffer, this.buf.byteOffset, this.used);
+    const spare = this.spares.pop();
+    this.buf = spare !== undefined ? Buffer.from(spare) : Buffer.allocUnsafeSlow(this.size);
     this.used = 0;
     this.count = 0;
     this.lastElement = this.lastChildren = this.lastOut = undefined;
     return out;
+  }
+
+  /** Gives back a buffer take() handed out, once its messages are read. */
+  recycle(data: Uint8Array): void {
+    if (this.spares.length < MAX_SPARES && data.buffer.byteLength >= this.size) this.spares.push(data.buffer as ArrayBuffer);
   }
 
   private grow(most: number): void {
@@ -177,8 +197,8 @@ export interface PackedMessage {
 }
 
 /** The messages of a packed batch, in order; a PAIR record comes as the `pair` of the one before. */
-export function* readBatch(data: ArrayBuffer): Generator<PackedMessage> {
-  const b = Buffer.from(data);
+export function* readBatch(data: Uint8Array): Generator<PackedMessage> {
+  const b = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   let o = 0;
   let xml = '';
   while (o < b.length) {

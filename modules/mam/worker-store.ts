@@ -11,7 +11,7 @@ import {
 } from './store';
 
 export type ToArchiveWorker =
-  | { t: 'append'; data: ArrayBuffer; count: number }
+  | { t: 'append'; data: Uint8Array; count: number }
   | { t: 'call'; id: number; method: string; args: unknown[] }
   | { t: 'close' };
 
@@ -20,7 +20,7 @@ export type FromArchiveWorker =
   | { t: 'result'; id: number; value: unknown }
   | { t: 'error'; id: number; message: string }
   | { t: 'lost'; count: number; message: string }
-  | { t: 'written'; count: number }
+  | { t: 'written'; count: number; batches: Uint8Array[] }
   | { t: 'closed' };
 
 /** Longest a message waits on this thread before it goes to the archive's thread. */
@@ -175,7 +175,7 @@ export class WorkerMamStore implements MamStore {
     if (this.batch.count === 0 || this.stopped !== undefined) return;
     const count = this.batch.count;
     const data = this.batch.take();
-    this.worker.postMessage({ t: 'append', data, count } satisfies ToArchiveWorker, [data]);
+    this.worker.postMessage({ t: 'append', data, count } satisfies ToArchiveWorker, [data.buffer as ArrayBuffer]);
   }
 
   private call<T>(method: string, args: unknown[]): Promise<T> {
@@ -203,6 +203,7 @@ export class WorkerMamStore implements MamStore {
         this.onError(new Error(m.message), m.count);
         return;
       case 'written':
+        for (const data of m.batches) this.batch.recycle(data);
         this.backlog -= m.count;
         if (this.backlog <= BACKLOG_RESUME) this.release();
         return;
