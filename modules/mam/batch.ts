@@ -2,8 +2,11 @@ import type { Element } from '../../src/xml/element';
 import { elementBytesBound, writeElement, writeUtf8 } from '../../src/xml/write-bytes';
 import type { NewArchiveEntry } from './store';
 
-/** A message as a packed batch gives it back: the XML as text. */
-export type PackedEntry = NewArchiveEntry & { readonly xml: string };
+/**
+ * A message as a packed batch gives it back: the XML as UTF-8, a view of the batch (SQLite
+ * takes the bytes as they are, without a JavaScript string in between).
+ */
+export type PackedEntry = Omit<NewArchiveEntry, 'xml'> & { readonly xml: Buffer };
 
 /**
  * The recipient's side of a message archived for its sender just before: the same row of the
@@ -200,7 +203,7 @@ export interface PackedMessage {
 export function* readBatch(data: Uint8Array): Generator<PackedMessage> {
   const b = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   let o = 0;
-  let xml = '';
+  let xml = b.subarray(0, 0);
   while (o < b.length) {
     const direction = b[o] === OUT ? 'out' : 'in';
     const seq = b.readUIntBE(o + 1, 6);
@@ -216,7 +219,7 @@ export function* readBatch(data: Uint8Array): Generator<PackedMessage> {
     const n = b.readUInt32BE(o);
     o += 4;
     if (n !== SAME_XML) {
-      xml = b.toString('utf8', o, o + n);
+      xml = b.subarray(o, o + n);
       o += n;
     }
     const message: PackedMessage = { seq, nonce, entry: { owner, withBare, withResource, direction, ts, xml } };

@@ -507,8 +507,9 @@ export class SqliteMamStore implements MamStore {
     private readonly flushPolicy: FlushPolicy = ROUTING_FLUSH,
   ) {
     this.stmts = {
+      // The XML comes as UTF-8 bytes (a blob to SQLite), stored as the text they are.
       insert: db.prepare(`INSERT INTO mam_row (seq, ts, from_id, from_resource, from_nonce, to_id, to_resource, to_nonce, xml)
-                          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+                          VALUES (?, ?, ?, ?, ?, ?, ?, ?, CAST(? AS TEXT))`),
       insertFts: db.prepare('INSERT INTO mam_fts (rowid, words) VALUES (?, ?)'),
       jidId: db.prepare('SELECT id FROM mam_jid WHERE jid = ?').pluck(),
       addJid: db.prepare('INSERT INTO mam_jid (jid) VALUES (?) RETURNING id').pluck(),
@@ -810,9 +811,10 @@ export class SqliteMamStore implements MamStore {
   }
 
   private rememberTs(owner: string, ts: number): void {
-    this.lastTs.delete(owner);
+    // Emptied when full rather than kept in recency order: a delete and a set per archive
+    // per message cost more than reading a timestamp back now and then.
+    if (this.lastTs.size >= LAST_TS_CACHE && !this.lastTs.has(owner)) this.lastTs.clear();
     this.lastTs.set(owner, ts);
-    if (this.lastTs.size > LAST_TS_CACHE) this.lastTs.delete(this.lastTs.keys().next().value!);
   }
 
   private prepared(sql: string): Statement<unknown[]> {

@@ -73,6 +73,15 @@ describe('archive rows shared by sender and recipient', () => {
     expect([bounds?.first.id, bounds?.last.id]).toEqual([b1, b2]);
   });
 
+  it('gives back the XML as archived, in any script', async () => {
+    const body = 'grüße, 雪 ☃ 𝄞 & <tags>';
+    send(ALICE, 'phone', BOB, '', body, 1000);
+    const [bob] = await store.page({ owner: BOB }, { backward: false, limit: 10 });
+    expect(bob!.xml).toBe(`<message from="${ALICE}/phone" to="${BOB}" type="chat"><body>grüße, 雪 ☃ 𝄞 &amp; &lt;tags&gt;</body></message>`);
+    expect(db.prepare('SELECT typeof(xml) FROM mam_row').pluck().get()).toBe('text');
+    expect(await ids(BOB, { text: '雪' })).toHaveLength(1);
+  });
+
   it('searches each archive in its own words, and deletes one side without the other', async () => {
     const [a1, b1] = send(ALICE, 'phone', BOB, '', 'apples and pears', 1000);
     const [b2, a2] = send(BOB, 'pc', ALICE, '', 'pears only', 2000);
