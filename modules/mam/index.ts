@@ -6,7 +6,7 @@ import type {} from '../disco'; // the 'disco' service
 import type {} from '../roster'; // the 'roster' service, for default='roster'
 import { formatDateTime, NS_FULLTEXT, NS_MAM, NS_RSM, parseQuery, queryForm, type ParsedQuery } from './query';
 import { parseXml } from '../../src/xml/parse';
-import { archivedText, bodies } from './text';
+import { archivedText } from './text';
 import { archiveFileFor, WorkerMamStore } from './worker-store';
 import { MAM_MIGRATIONS, SqliteMamStore, type ArchiveFilter, type ArchivePrefs, type Cursor, type MamStore } from './store';
 
@@ -202,10 +202,19 @@ export default defineModule<MamOptions>({
 export function archivable(stanza: Element): boolean {
   const type = stanza.attrs.type ?? 'normal';
   if (type === 'error' || type === 'groupchat') return false;
-  if (stanza.getChild('no-store', NS_HINTS) !== undefined || stanza.getChild('no-permanent-store', NS_HINTS) !== undefined) return false;
-  if (stanza.getChild('store', NS_HINTS) !== undefined) return true;
-  if (type !== 'chat' && type !== 'normal') return false;
-  return bodies(stanza) !== undefined;
+  // One pass over the children (every message is asked twice, for sender and recipient).
+  const inherited = stanza.attrs.xmlns;
+  let store = false;
+  let body = false;
+  for (const c of stanza.children) {
+    if (typeof c === 'string') continue;
+    const ns = c.attrs.xmlns ?? inherited;
+    if (ns === NS_HINTS) {
+      if (c.name === 'no-store' || c.name === 'no-permanent-store') return false;
+      if (c.name === 'store') store = true;
+    } else if (c.name === 'body' && (ns === undefined || ns === NS_CLIENT)) body = true;
+  }
+  return store || ((type === 'chat' || type === 'normal') && body);
 }
 
 /** How many of the latest outbound messages keep their archive id for carbons. */

@@ -202,6 +202,9 @@ describe('mam (XEP-0313)', () => {
         [chat(to, 'no-permanent-store', undefined, x('no-permanent-store', { xmlns: NS_HINTS })), false],
         [x('message', { to, type: 'chat' }, x('encrypted', { xmlns: 'eu.siacs.conversations.axolotl' }), x('store', { xmlns: NS_HINTS })), true],
         [x('message', { to, type: 'headline' }, x('body', null, 'stored headline'), x('store', { xmlns: NS_HINTS })), true],
+        // <no-store/> wins over <store/>, wherever it is; a body of another namespace is no body.
+        [x('message', { to, type: 'chat' }, x('store', { xmlns: NS_HINTS }), x('body', null, 'both hints'), x('no-store', { xmlns: NS_HINTS })), false],
+        [x('message', { to, type: 'chat' }, x('body', { xmlns: 'urn:example:not-a-body' }, 'foreign')), false],
       ];
       for (const [msg] of sends) await alice.receive(msg);
       const archived = sends.filter(([, yes]) => yes).map(([m]) => m.getChildText('body'));
