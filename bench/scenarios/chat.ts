@@ -87,8 +87,19 @@ export const chatScenario: Scenario = {
   },
 };
 
-/** One case: all pairs exchange the messages with `window` in flight per direction; ids are '<tag><seq>'. */
-export async function exchange(ctx: ScenarioContext, conns: readonly Pick<XmppConnection, 'send' | 'onStanza'>[], pairs: number, window: number, tag: number): Promise<CaseResult> {
+/**
+ * One case: all pairs exchange the messages with `window` in flight per direction; ids are
+ * '<tag><seq>'. `settle`, when given, runs after the last delivery and inside the measured
+ * time: work the server still owes for the messages (writing its archive) counts.
+ */
+export async function exchange(
+  ctx: ScenarioContext,
+  conns: readonly Pick<XmppConnection, 'send' | 'onStanza'>[],
+  pairs: number,
+  window: number,
+  tag: number,
+  settle?: () => Promise<void>,
+): Promise<CaseResult> {
   const perDir = Math.max(1, Math.floor(ctx.num('messages') / (2 * pairs)));
   const total = perDir * 2 * pairs;
   const text = body(ctx.num('body-bytes'));
@@ -133,6 +144,7 @@ export async function exchange(ctx: ScenarioContext, conns: readonly Pick<XmppCo
       before = snapshot(ctx.instance.pid);
       for (let d = 0; d < nDir; d++) for (let w = 0; w < window && sent[d]! < perDir; w++) sendNext(d);
     });
+    if (settle !== undefined) await settle();
   } finally {
     for (const c of conns) c.onStanza = () => {};
   }
