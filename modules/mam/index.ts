@@ -1,6 +1,6 @@
 // XEP-0313: Message Archive Management (urn:xmpp:mam:2, #extended), with XEP-0359 stanza-ids,
 // XEP-0441 preferences, XEP-0431 full-text search, XEP-0059 paging and XEP-0334 storage hints.
-import { defineModule, Jid, StanzaError, x, type Element, type ModuleApi } from '../../src';
+import { defineModule, Element, Jid, StanzaError, x, type ModuleApi } from '../../src';
 import type {} from '../carbons'; // the 'carbons/copy' hook (optional at run time)
 import type {} from '../disco'; // the 'disco' service
 import type {} from '../roster'; // the 'roster' service, for default='roster'
@@ -135,7 +135,8 @@ export default defineModule<MamOptions>({
     };
     const stampReceived = (stanza: Element, owner: string, id: string | Promise<string>): void | Promise<void> => {
       if (typeof id !== 'string') return id.then((i) => stampReceived(stanza, owner, i));
-      stanza.append(x('stanza-id', { xmlns: NS_SID, id, by: owner }));
+      // An Element of its own literal shape: x() copies the attributes key by key.
+      stanza.children.push(new Element('stanza-id', { xmlns: NS_SID, id, by: owner }));
     };
 
     // XEP-0313 §3.5: "servers SHOULD include the element as a child of the forwarded message

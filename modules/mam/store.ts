@@ -248,8 +248,17 @@ export class IdCodec {
   encodeRun(firstSeq: number, nonces: Buffer, count: number): string {
     const blocks = Buffer.alloc(ID_BYTES * count);
     for (let i = 0; i < count; i++) {
-      blocks.writeUIntBE(firstSeq + i, i * ID_BYTES + 2, 6);
-      for (let k = 0; k < 6; k++) blocks[i * ID_BYTES + 10 + k] = nonces[i * 6 + k]!;
+      const seq = firstSeq + i;
+      const at = i * ID_BYTES;
+      // seq as 6 bytes big-endian at 2 (written bytewise: writeUIntBE's checks cost more than the rest)
+      const high = Math.floor(seq / 0x100000000);
+      blocks[at + 2] = high >>> 8;
+      blocks[at + 3] = high & 0xff;
+      blocks[at + 4] = seq >>> 24;
+      blocks[at + 5] = (seq >>> 16) & 0xff;
+      blocks[at + 6] = (seq >>> 8) & 0xff;
+      blocks[at + 7] = seq & 0xff;
+      for (let k = 0; k < 6; k++) blocks[at + 10 + k] = nonces[i * 6 + k]!;
     }
     const sealed = this.cipher.update(blocks);
     const out = Buffer.allocUnsafe(ID_LENGTH * count);
@@ -312,19 +321,31 @@ export class IdAllocator {
 
 const BASE32_CODES = Buffer.from(BASE32, 'latin1');
 
-/** The ID_BYTES bytes at `from` in base32 (BASE32, no padding: ID_LENGTH characters), written as ASCII at `to`. */
+/**
+ * The ID_BYTES bytes at `from` in base32 (BASE32, no padding: ID_LENGTH characters), written as
+ * ASCII at `to`: three groups of 5 bytes (8 characters each), then the last byte (2).
+ */
 function base32Into(src: Buffer, from: number, dst: Buffer, to: number): void {
-  let bits = 0;
-  let value = 0;
-  for (let i = from; i < from + ID_BYTES; i++) {
-    value = ((value << 8) | src[i]!) & 0xfff;
-    bits += 8;
-    while (bits >= 5) {
-      dst[to++] = BASE32_CODES[(value >>> (bits - 5)) & 31]!;
-      bits -= 5;
-    }
+  const code = BASE32_CODES;
+  let i = from;
+  for (let g = 0; g < 3; g++, i += 5, to += 8) {
+    const b0 = src[i]!;
+    const b1 = src[i + 1]!;
+    const b2 = src[i + 2]!;
+    const b3 = src[i + 3]!;
+    const b4 = src[i + 4]!;
+    dst[to] = code[b0 >> 3]!;
+    dst[to + 1] = code[((b0 & 7) << 2) | (b1 >> 6)]!;
+    dst[to + 2] = code[(b1 >> 1) & 31]!;
+    dst[to + 3] = code[((b1 & 1) << 4) | (b2 >> 4)]!;
+    dst[to + 4] = code[((b2 & 15) << 1) | (b3 >> 7)]!;
+    dst[to + 5] = code[(b3 >> 2) & 31]!;
+    dst[to + 6] = code[((b3 & 3) << 3) | (b4 >> 5)]!;
+    dst[to + 7] = code[b4 & 31]!;
   }
-  if (bits > 0) dst[to] = BASE32_CODES[(value << (5 - bits)) & 31]!;
+  const last = src[i]!;
+  dst[to] = code[last >> 3]!;
+  dst[to + 1] = code[(last & 7) << 2]!;
 }
 
 function unbase32(id: string): Buffer | undefined {
