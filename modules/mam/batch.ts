@@ -78,8 +78,7 @@ export class ArchiveBatch {
 
   add(seq: number, nonce: number, entry: NewArchiveEntry): void {
     const { xml } = entry;
-    const same = typeof xml !== 'string' && xml === this.lastElement
-      && xml.children === this.lastChildren && xml.children.length === this.lastChildCount;
+    const same = this.isLastElement(xml);
     // UTF-8 takes at most 3 bytes per UTF-16 unit.
     const xmlMost = same ? 0 : typeof xml === 'string' ? 3 * xml.length : elementBytesBound(xml);
     const most = 31 + 3 * (entry.owner.length + entry.withBare.length + entry.withResource.length) + xmlMost;
@@ -138,10 +137,14 @@ export class ArchiveBatch {
    */
   pairs(entry: NewArchiveEntry): boolean {
     const out = this.lastOut;
-    const { xml } = entry;
-    return out !== undefined && entry.direction === 'in' && xml === out.xml && typeof xml !== 'string'
-      && xml.children === this.lastChildren && xml.children.length === this.lastChildCount
+    return out !== undefined && entry.direction === 'in' && entry.xml === out.xml && this.isLastElement(entry.xml)
       && entry.owner === out.withBare && entry.withBare === out.owner;
+  }
+
+  /** xml is the element the last record was written from, with its children as they were then. */
+  private isLastElement(xml: NewArchiveEntry['xml']): boolean {
+    return typeof xml !== 'string' && xml === this.lastElement
+      && xml.children === this.lastChildren && xml.children.length === this.lastChildCount;
   }
 
   /** Adds the recipient's side of the record before (when pairs() said so). */
