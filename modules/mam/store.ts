@@ -203,6 +203,21 @@ export const MAM_MIGRATIONS: Migration[] = [
    CREATE VIRTUAL TABLE mam_fts USING fts5(words, content='', contentless_delete=1, tokenize='ascii');
    INSERT INTO mam_fts (mam_fts, rank) VALUES ('automerge', 16);
    DELETE FROM mam_fts_done;`,
+  // Timestamps never go down along the whole sequence, not only along each archive: an
+  // archive's order is then its sequence order alone, and the indexes leave ts out (their
+  // rowid, the sequence number, orders each key's entries). Entries are 6 bytes shorter and
+  // archiving costs a seventh less SQLite work (3.1 against 3.7 µs a message, 200 owners
+  // chatting). A time bound becomes a sequence bound by a binary search over the rows.
+  // Rows stamped before a row that precedes them (a clock stepped back, an older time
+  // given for a room's message) take that row's time.
+  `UPDATE mam_row SET ts = r.top FROM (SELECT seq, max(ts) OVER (ORDER BY seq) AS top FROM mam_row) AS r
+     WHERE mam_row.seq = r.seq AND mam_row.ts < r.top;
+   DROP INDEX mam_row_sender;
+   DROP INDEX mam_row_recipient;
+   DROP INDEX mam_row_pair;
+   CREATE INDEX mam_row_sender ON mam_row (from_id) WHERE from_nonce IS NOT NULL;
+   CREATE INDEX mam_row_recipient ON mam_row (to_id) WHERE to_nonce IS NOT NULL;
+   CREATE INDEX mam_row_pair ON mam_row (pair);`,
 ];
 
 // ---- archive ids ------------------------------------------------------------------------
@@ -460,9 +475,7 @@ function pairKey(a: number, b: number): bigint {
 }
 
 const MIN_TS = Number.MIN_SAFE_INTEGER;
-const MAX_TS = Number.MAX_SAFE_INTEGER;
-/** Owners whose last timestamp is kept in memory. */
-const LAST_TS_CACHE = 10_000;
+const MAX_SEQ = Number.MAX_SAFE_INTEGER;
 /** JIDs whose dictionary number is kept in memory. */
 const JID_ID_CACHE = 20_000;
 
@@ -509,8 +522,8 @@ export class SqliteMamStore implements MamStore {
   private scheduled: NodeJS.Timeout | undefined;
   private readonly ids: IdCodec;
   private readonly allocator: IdAllocator;
-  /** Per owner, the newest timestamp archived (queued or written), to keep archive time monotonic. */
-  private readonly lastTs = new Map<string, number>();
+  /** The newest timestamp written (undefined: read it back), to keep archive time monotonic. */
+  private lastTs: number | undefined;
   /** Dictionary numbers of recent JIDs (mam_jid). */
   private readonly jidIds = new Map<string, number>();
   private readonly indexTextStep: (ownerId: number, owner: string) => number;
@@ -537,11 +550,10 @@ export class SqliteMamStore implements MamStore {
       addJid: db.prepare('INSERT INTO mam_jid (jid) VALUES (?) RETURNING id').pluck(),
       locate: db.prepare(`SELECT seq, ts FROM mam_row WHERE seq = ?
                           AND ((from_id = ? AND from_nonce = ?) OR (to_id = ? AND to_nonce = ?))`),
-      first: db.prepare(eitherSide(ROW, 'ts, seq')),
-      last: db.prepare(eitherSide(ROW, 'ts DESC, seq DESC')),
-      firstSeqFrom: db.prepare(eitherSide('m.seq AS seq, m.ts AS ts', 'ts, seq', ' AND m.ts >= ?')).pluck(),
-      lastSeqUntil: db.prepare(eitherSide('m.seq AS seq, m.ts AS ts', 'ts DESC, seq DESC', ' AND m.ts <= ?')).pluck(),
-      lastTs: db.prepare(eitherSide('m.ts AS ts, m.seq AS seq', 'ts DESC, seq DESC')).pluck(),
+      first: db.prepare(eitherSide(ROW, 'seq')),
+      last: db.prepare(eitherSide(ROW, 'seq DESC')),
+      newest: db.prepare('SELECT seq, ts FROM mam_row ORDER BY seq DESC LIMIT 1'),
+      rowFrom: db.prepare('SELECT seq, ts FROM mam_row WHERE seq >= ? ORDER BY seq LIMIT 1'),
       oldest: db.prepare('SELECT seq, ts FROM mam_row WHERE seq > ? ORDER BY seq LIMIT ?'),
       deleteSeq: db.prepare('DELETE FROM mam_row WHERE seq = ?'),
       deleteFts: db.prepare('DELETE FROM mam_fts WHERE rowid = ?'),
@@ -549,11 +561,9 @@ export class SqliteMamStore implements MamStore {
       setTextDone: db.prepare(`INSERT INTO mam_fts_done (owner_id, upto) VALUES (?, ?)
                                ON CONFLICT (owner_id) DO UPDATE SET upto = excluded.upto`),
       deleteTextDone: db.prepare('DELETE FROM mam_fts_done WHERE owner_id = ?'),
-      seqTs: db.prepare('SELECT ts FROM mam_row WHERE seq = ?').pluck(),
-      // From the two sides' (JID, ts) indexes: timestamps never go down along an archive's sequence.
       notIndexed: db.prepare(SIDES.map((s) =>
         `SELECT * FROM (SELECT m.seq AS seq, ${s.side} AS side, m.xml AS xml ${s.from}
-           WHERE ${s.where} AND m.ts >= ? AND m.seq > ? ORDER BY m.ts, m.seq LIMIT ?)`).join(' UNION ALL ') + ' ORDER BY seq LIMIT ?'),
+           WHERE ${s.where} AND m.seq > ? ORDER BY m.seq LIMIT ?)`).join(' UNION ALL ') + ' ORDER BY seq LIMIT ?'),
       senderRows: db.prepare(`SELECT m.seq AS seq, m.to_nonce IS NULL AS alone ${SIDES[0].from} WHERE ${SENDER_SIDE}`),
       recipientRows: db.prepare(`SELECT m.seq AS seq, m.from_nonce IS NULL AS alone ${SIDES[1].from} WHERE ${RECIPIENT_SIDE}`),
       leaveSender: db.prepare('UPDATE mam_row SET from_nonce = NULL WHERE seq = ?'),
@@ -572,10 +582,8 @@ export class SqliteMamStore implements MamStore {
           const peer = this.jidId(entry.withBare, true);
           // Archive order is arrival order; timestamps follow it, so a clock step backwards (or
           // an older 'at' from a caller) cannot put a new message before ones already archived.
-          let ts = Math.max(Math.trunc(entry.ts), this.lastTsOf(entry.owner));
-          if (pair !== undefined) ts = Math.max(ts, this.lastTsOf(entry.withBare));
-          this.rememberTs(entry.owner, ts);
-          if (pair !== undefined) this.rememberTs(entry.withBare, ts);
+          const ts = Math.max(Math.trunc(entry.ts), this.lastTs ?? this.newestTs());
+          this.lastTs = ts;
           if (entry.direction === 'out') {
             this.stmts.insert.run(seq, ts, owner, pair?.withResource ?? '', nonce, peer, entry.withResource, pair?.nonce ?? null, entry.xml);
           } else {
@@ -589,8 +597,7 @@ export class SqliteMamStore implements MamStore {
     // many messages it indexed.
     this.indexTextStep = db.transaction((ownerId: number, owner: string) => {
       const upto = (this.stmts.textDone.get(ownerId) as number | undefined) ?? 0;
-      const fromTs = upto === 0 ? MIN_TS : ((this.stmts.seqTs.get(upto) as number | undefined) ?? MIN_TS);
-      const rows = this.stmts.notIndexed.all(ownerId, fromTs, upto, TEXT_INDEX_STEP, ownerId, fromTs, upto, TEXT_INDEX_STEP, TEXT_INDEX_STEP) as
+      const rows = this.stmts.notIndexed.all(ownerId, upto, TEXT_INDEX_STEP, ownerId, upto, TEXT_INDEX_STEP, TEXT_INDEX_STEP) as
         { seq: number; side: number; xml: string }[];
       for (const { seq, side, xml } of rows) {
         const fts = ftsWords(owner, this.textOf(xml));
@@ -679,7 +686,7 @@ export class SqliteMamStore implements MamStore {
       this.writeBatch(own === undefined ? handedOver : [...handedOver, own]);
     } catch (err) {
       // Nothing sensible to retry into (full disk, closed database); the ids stay unused.
-      this.lastTs.clear();
+      this.lastTs = undefined;
       this.jidIds.clear(); // numbers handed out inside the failed transaction are gone
       this.onError(err, count);
     }
@@ -712,7 +719,7 @@ export class SqliteMamStore implements MamStore {
     const q = this.select(filter, page.after, page.before);
     if (q === undefined) return [];
     const order = page.backward ? 'DESC' : 'ASC';
-    const orderBy = q.kind === 'fts' ? `f.rowid ${order}` : `m.ts ${order}, m.seq ${order}`;
+    const orderBy = q.kind === 'fts' ? `f.rowid ${order}` : `m.seq ${order}`;
     const offset = page.offset ?? 0;
     let sql: string;
     let params: unknown[];
@@ -723,7 +730,7 @@ export class SqliteMamStore implements MamStore {
     } else {
       // Each side's first limit + offset rows, merged.
       sql = q.arms.map((arm) => `SELECT * FROM (SELECT ${ROW} ${arm.from} WHERE ${arm.where} ORDER BY ${orderBy} LIMIT ?)`).join(' UNION ALL ')
-        + ` ORDER BY ts ${order}, seq ${order} LIMIT ? OFFSET ?`;
+        + ` ORDER BY seq ${order} LIMIT ? OFFSET ?`;
       params = [...q.arms.flatMap((arm) => [...arm.params, page.limit + offset]), page.limit, offset];
     }
     const ownerId = this.jidId(filter.owner, false)!;
@@ -764,10 +771,9 @@ export class SqliteMamStore implements MamStore {
 
   async expire(cutoff: number, limit: number): Promise<number> {
     this.flushNow();
-    // Messages are appended in time order, so the expired ones are at the low end of the
-    // sequence: walk it from the start while batches still hold expired messages. Within one
-    // archive timestamps never go down along the sequence, so this deletes each archive's
-    // oldest messages first and never leaves a hole (XEP-0313 §3.2).
+    // Timestamps never go down along the sequence, so the expired messages are at its low
+    // end: walk it from the start while batches still hold expired messages. This deletes each
+    // archive's oldest messages first and never leaves a hole (XEP-0313 §3.2).
     let removed = 0;
     let after = 0;
     while (removed < limit) {
@@ -779,14 +785,12 @@ export class SqliteMamStore implements MamStore {
       removed += expired.length;
       after = batch[batch.length - 1]!.seq;
     }
-    if (removed > 0) this.lastTs.clear();
     return removed;
   }
 
   async removeOwner(owner: string): Promise<void> {
     this.flushNow();
     this.removeAll(owner);
-    this.lastTs.delete(owner);
   }
 
   // ---- internals ----------------------------------------------------------------------
@@ -811,12 +815,32 @@ export class SqliteMamStore implements MamStore {
     return { id: this.ids.encode(row.seq, nonce), ts: row.ts, xml: row.xml };
   }
 
-  /** Inside a write: the rows of the queue written before are visible to the query. */
-  private lastTsOf(owner: string): number {
-    const cached = this.lastTs.get(owner);
-    if (cached !== undefined) return cached;
-    const id = this.jidId(owner, false);
-    return id === undefined ? MIN_TS : ((this.stmts.lastTs.get(id, id) as number | undefined) ?? MIN_TS);
+  /** The newest row's timestamp (inside a write: the rows written before it are visible). */
+  private newestTs(): number {
+    return (this.stmts.newest.get() as Cursor | undefined)?.ts ?? MIN_TS;
+  }
+
+  /**
+   * The first sequence number of a row stamped `ts` or later, or undefined: a binary search,
+   * as timestamps never go down along the sequence. Rows may be missing (deleted), so each
+   * probe reads the first row at or after its number.
+   */
+  private firstSeqFrom(ts: number): number | undefined {
+    const newest = this.stmts.newest.get() as Cursor | undefined;
+    if (newest === undefined || newest.ts < ts) return undefined;
+    let found = newest.seq;
+    let lo = 0;
+    let hi = found - 1;
+    while (lo <= hi) {
+      const mid = Math.floor((lo + hi) / 2);
+      const row = this.stmts.rowFrom.get(mid) as Cursor; // there is one: `found` at least
+      if (row.seq >= found) hi = mid - 1;
+      else if (row.ts >= ts) {
+        found = row.seq;
+        hi = mid - 1;
+      } else lo = row.seq + 1;
+    }
+    return found;
   }
 
   /** The dictionary number of a JID; with `create`, a new one when it has none (inside a write). */
@@ -832,13 +856,6 @@ export class SqliteMamStore implements MamStore {
     return id;
   }
 
-  private rememberTs(owner: string, ts: number): void {
-    // Emptied when full rather than kept in recency order: a delete and a set per archive
-    // per message cost more than reading a timestamp back now and then.
-    if (this.lastTs.size >= LAST_TS_CACHE && !this.lastTs.has(owner)) this.lastTs.clear();
-    this.lastTs.set(owner, ts);
-  }
-
   private prepared(sql: string): Statement<unknown[]> {
     let st = this.shapes.get(sql);
     if (st === undefined) {
@@ -852,18 +869,20 @@ export class SqliteMamStore implements MamStore {
    * FROM and WHERE for a filter plus extra paging bounds. Three shapes: listed ids (a join
    * from the list), full text (driven by the FTS index in sequence order) and the rest: a
    * range of the pair index for a conversation, else a range of each side's index (two arms,
-   * merged by the caller). Because timestamps only grow along an archive's sequence, a cursor
-   * is both a sequence bound and a timestamp bound, and the timestamp bound is what lets the
-   * index range start at the cursor. Undefined when nothing can match.
+   * merged by the caller). Every bound is a range of sequence numbers, exclusive at both ends:
+   * timestamps never go down along the sequence, so a time bound is the sequence number of the
+   * first row past it. Undefined when nothing can match.
    */
   private select(filter: ArchiveFilter, after: Cursor | undefined, before: Cursor | undefined): Selection | undefined {
-    const lower = later(filter.after, after);
-    const upper = earlier(filter.before, before);
-    let tsLo = Math.max(filter.start ?? MIN_TS, lower?.ts ?? MIN_TS);
-    let tsHi = Math.min(filter.end ?? MAX_TS, upper?.ts ?? MAX_TS);
-    let seqLo = lower?.seq ?? 0;
-    let seqHi = upper?.seq ?? MAX_TS;
-    if (tsLo > tsHi || seqLo >= seqHi) return undefined;
+    let seqLo = later(filter.after, after)?.seq ?? 0;
+    let seqHi = earlier(filter.before, before)?.seq ?? MAX_SEQ;
+    if (filter.start !== undefined) {
+      const first = this.firstSeqFrom(filter.start);
+      if (first === undefined) return undefined;
+      seqLo = Math.max(seqLo, first - 1);
+    }
+    if (filter.end !== undefined) seqHi = Math.min(seqHi, this.firstSeqFrom(Math.floor(filter.end) + 1) ?? MAX_SEQ);
+    if (seqHi - seqLo <= 1) return undefined;
     let match: string | undefined;
     if (filter.text !== undefined) {
       match = ftsQuery(filter.owner, filter.text);
@@ -885,8 +904,8 @@ export class SqliteMamStore implements MamStore {
       }
     }
     const bounds = (): void => {
-      where.push('m.ts >= ? AND m.ts <= ? AND m.seq > ? AND m.seq < ?');
-      params.push(tsLo, tsHi, seqLo, seqHi);
+      where.push('m.seq > ? AND m.seq < ?');
+      params.push(seqLo, seqHi);
     };
     if (filter.only !== undefined) {
       if (match !== undefined) {
@@ -900,12 +919,7 @@ export class SqliteMamStore implements MamStore {
       };
     }
     if (match !== undefined) {
-      // The FTS index yields rowids in order: turn the time bounds into sequence bounds too,
-      // so that a narrow time window does not read the postings outside it.
-      if (tsLo > MIN_TS) seqLo = Math.max(seqLo, ((this.stmts.firstSeqFrom.get(ownerId, tsLo, ownerId, tsLo) as number | undefined) ?? MAX_TS) - 1);
-      if (tsHi < MAX_TS) seqHi = Math.min(seqHi, ((this.stmts.lastSeqUntil.get(ownerId, tsHi, ownerId, tsHi) as number | undefined) ?? 0) + 1);
-      if (seqLo >= seqHi - 1) return undefined;
-      // Full-text rows are seq * 2 + side.
+      // Full-text rows are seq * 2 + side, in order: the bounds limit the postings read.
       const postings = 'f.mam_fts MATCH ? AND f.rowid > ? AND f.rowid < ?';
       const postingParams = [match, 2 * seqLo + 1, 2 * seqHi];
       return {
@@ -918,10 +932,9 @@ export class SqliteMamStore implements MamStore {
       bounds();
       return { kind: 'index', arms: [{ from: 'FROM mam_row m INDEXED BY mam_row_pair', where: where.join(' AND '), params }] };
     }
-    const range = 'm.ts >= ? AND m.ts <= ? AND m.seq > ? AND m.seq < ?';
     return {
       kind: 'index',
-      arms: SIDES.map((side) => ({ from: side.from, where: `${side.where} AND ${range}`, params: [ownerId, tsLo, tsHi, seqLo, seqHi] })),
+      arms: SIDES.map((side) => ({ from: side.from, where: `${side.where} AND m.seq > ? AND m.seq < ?`, params: [ownerId, seqLo, seqHi] })),
     };
   }
 }

@@ -1,5 +1,6 @@
 // One archive row per message between two accounts, seen by both archives under ids of their
-// own: paging, conversations, resources, full text, lookup by id and deletion of one side.
+// own: paging, conversations, resources, full text, lookup by id, deletion of one side, and
+// time bounds found along the sequence.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -111,5 +112,63 @@ describe('archive rows shared by sender and recipient', () => {
     expect(await store.expire(5001, 10)).toBe(2);
     expect(rows()).toBe(0);
     expect(await store.locate(ALICE, a2)).toBeUndefined();
+  });
+
+  it('keeps time order across archives, and finds time bounds between deleted rows', async () => {
+    // Carol's message is stamped earlier than Alice's before it: it takes Alice's time.
+    store.append({ owner: ALICE, withBare: CAROL, withResource: '', direction: 'out', ts: 5000, xml: '<message><body>a</body></message>' });
+    store.append({ owner: CAROL, withBare: ALICE, withResource: '', direction: 'in', ts: 4000, xml: '<message><body>c</body></message>' });
+    await store.flush();
+    expect(db.prepare('SELECT ts FROM mam_row ORDER BY seq').pluck().all()).toEqual([5000, 5000]);
+
+    // Bob's archive at 10 000 + 1000 i; every third message of it is one Alice deletes later.
+    const bobIds: string[] = [];
+    for (let i = 0; i < 60; i++) {
+      if (i % 3 === 0) bobIds.push(send(ALICE, 'phone', BOB, '', `m${i}`, 10_000 + 1000 * i)[1]);
+      else bobIds.push(store.append({ owner: BOB, withBare: CAROL, withResource: '', direction: 'out', ts: 10_000 + 1000 * i, xml: `<message><body>m${i}</body></message>` }));
+    }
+    await store.removeOwner(BOB); // every row with Bob alone goes: holes in the sequence
+    const kept = bobIds.filter((_, i) => i % 3 === 0);
+    const aliceWithBob = async (extra: object): Promise<number[]> =>
+      (await store.page({ owner: ALICE, withBare: BOB, ...extra }, { backward: false, limit: 100 })).map((m) => m.ts);
+    expect(await aliceWithBob({})).toHaveLength(kept.length);
+    expect(await aliceWithBob({ start: 20_500, end: 40_000 })).toEqual([22_000, 25_000, 28_000, 31_000, 34_000, 37_000, 40_000]);
+    expect(await aliceWithBob({ start: 21_000, end: 39_999.5 })).toEqual([22_000, 25_000, 28_000, 31_000, 34_000, 37_000]);
+    expect(await aliceWithBob({ start: 68_000.5 })).toEqual([]);
+    expect(await aliceWithBob({ end: 9_999 })).toEqual([]);
+    expect(await aliceWithBob({ end: 10_000 })).toEqual([10_000]);
+    expect(await store.count({ owner: ALICE, start: 5000, end: 5000 }, 10)).toBe(1);
+    expect(await store.count({ owner: ALICE, start: 40_000 }, 100)).toBe(10);
+    expect((await store.page({ owner: ALICE, text: 'm57', start: 13_000 }, { backward: false, limit: 10 })).map((m) => m.ts)).toEqual([67_000]);
+    expect((await store.page({ owner: ALICE, text: 'm57', end: 66_999 }, { backward: false, limit: 10 })).map((m) => m.ts)).toEqual([]);
+  });
+});
+
+describe('archive migration to time order across archives', () => {
+  it('raises timestamps that go back along the sequence, and indexes without them', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'xmppd-mam-order-'));
+    const db = openDatabase(join(dir, 'archive.sqlite'));
+    try {
+      migrate(db, 'mam', MAM_MIGRATIONS.slice(0, -1));
+      db.exec(`INSERT INTO mam_jid (id, jid) VALUES (1, 'a@x'), (2, 'b@x'), (3, 'c@x');
+        INSERT INTO mam_row (seq, ts, from_id, from_resource, from_nonce, to_id, to_resource, to_nonce, xml) VALUES
+          (1, 100, 1, '', 11, 2, '', 12, '<message/>'),
+          (2, 300, 1, '', 21, 3, '', NULL, '<message/>'),
+          (5, 200, 2, '', 51, 3, '', 52, '<message/>'),
+          (6, 400, 3, '', 61, 2, '', 62, '<message/>');`);
+      migrate(db, 'mam', MAM_MIGRATIONS);
+      expect(db.prepare('SELECT seq, ts FROM mam_row ORDER BY seq').all()).toEqual([
+        { seq: 1, ts: 100 }, { seq: 2, ts: 300 }, { seq: 5, ts: 300 }, { seq: 6, ts: 400 },
+      ]);
+      const indexes = db.prepare("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'mam_row' ORDER BY name").all();
+      expect(indexes).toEqual([
+        { name: 'mam_row_pair', sql: 'CREATE INDEX mam_row_pair ON mam_row (pair)' },
+        { name: 'mam_row_recipient', sql: 'CREATE INDEX mam_row_recipient ON mam_row (to_id) WHERE to_nonce IS NOT NULL' },
+        { name: 'mam_row_sender', sql: 'CREATE INDEX mam_row_sender ON mam_row (from_id) WHERE from_nonce IS NOT NULL' },
+      ]);
+    } finally {
+      db.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
