@@ -269,6 +269,7 @@ function moveArchiveOut(db: Database, file: string): void {
             INSERT INTO mam_jid SELECT * FROM old.mam_jid;
             INSERT INTO mam_row (seq, ts, from_id, from_resource, from_nonce, to_id, to_resource, to_nonce, xml)
               SELECT seq, ts, from_id, from_resource, from_nonce, to_id, to_resource, to_nonce, xml FROM old.mam_row;
+            INSERT INTO mam_span SELECT * FROM old.mam_span;
             INSERT INTO mam_prefs SELECT * FROM old.mam_prefs;`);
         })();
       } finally {
@@ -279,7 +280,7 @@ function moveArchiveOut(db: Database, file: string): void {
     archive.close();
   }
   db.transaction(() => {
-    db.exec(`DELETE FROM mam_row; DELETE FROM mam_jid; DELETE FROM mam_prefs; DELETE FROM mam_fts_done;
+    db.exec(`DELETE FROM mam_row; DELETE FROM mam_span; DELETE FROM mam_jid; DELETE FROM mam_prefs; DELETE FROM mam_fts_done;
       INSERT INTO mam_fts (mam_fts) VALUES ('delete-all');`);
   })();
 }

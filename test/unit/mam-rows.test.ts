@@ -112,6 +112,72 @@ describe('archive rows shared by sender and recipient', () => {
     expect(await store.expire(5001, 10)).toBe(2);
     expect(rows()).toBe(0);
     expect(await store.locate(ALICE, a2)).toBeUndefined();
+    expect(await store.count({ owner: ALICE }, 10)).toBe(0);
+    expect(db.prepare('SELECT count(*) FROM mam_span').pluck().get()).toBe(0);
+    // Expiring part of a transaction's messages: its spans stay, without the expired ones.
+    send(ALICE, 'phone', BOB, '', 'three', 6000);
+    send(ALICE, 'phone', BOB, '', 'four', 7000);
+    await store.flush();
+    expect(await store.expire(6500, 10)).toBe(1);
+    expect(await store.count({ owner: BOB }, 10)).toBe(1);
+    expect(await store.count({ owner: BOB, withBare: ALICE }, 10)).toBe(1);
+    expect((await store.bounds(ALICE))?.first.ts).toBe(7000);
+  });
+
+  it('reads archives and conversations across many spans, from any point, both ways', async () => {
+    // 120 transactions of 1-6 messages among three accounts, two resources each.
+    const people = [ALICE, BOB, CAROL];
+    const archives = new Map<string, { id: string; peer: string; peerResource: string }[]>(people.map((p) => [p, []]));
+    let r = 7;
+    const next = (n: number): number => Math.floor((r = (r * 1103515245 + 12345) % 2147483648) / 65536) % n;
+    for (let t = 0; t < 120; t++) {
+      for (let k = 1 + next(6); k > 0; k--) {
+        const from = people[next(3)]!;
+        const to = people[(people.indexOf(from) + 1 + next(2)) % 3]!;
+        const [fromRes, toRes] = [`r${next(2)}`, `r${next(2)}`];
+        const [sent, received] = send(from, fromRes, to, toRes, `t${t}`, 1000 * t);
+        archives.get(from)!.push({ id: sent, peer: to, peerResource: toRes });
+        archives.get(to)!.push({ id: received, peer: from, peerResource: fromRes });
+      }
+      await store.flush();
+    }
+    expect(db.prepare('SELECT count(*) FROM mam_span').pluck().get()).toBeGreaterThan(3 * 120);
+    for (const [i, owner] of people.entries()) {
+      const all = archives.get(owner)!;
+      for (const filter of [{}, { withBare: people[(i + 1) % 3] }, { withBare: people[(i + 2) % 3], withResource: 'r1' }]) {
+        const expected = all.filter((m) => (!('withBare' in filter) || m.peer === filter.withBare)
+          && (!('withResource' in filter) || m.peerResource === filter.withResource)).map((m) => m.id);
+        expect(await ids(owner, { ...filter })).toEqual(expected.slice(0, 100));
+        expect(expected.length).toBeGreaterThan(20);
+        expect(await store.count({ owner, ...filter }, 10_000)).toBe(expected.length);
+        expect(await store.count({ owner, ...filter }, expected.length - 1)).toBeUndefined();
+        // Forward and backward in pages of 7, each from the cursor of the page before.
+        const inPages = async (backward: boolean): Promise<string[]> => {
+          const out: string[] = [];
+          for (let from; ;) {
+            const page = await store.page({ owner, ...filter, [backward ? 'before' : 'after']: from }, { backward, limit: 7 });
+            out.push(...page.map((m) => m.id));
+            if (page.length < 7) return out;
+            from = await store.locate(owner, page[6]!.id);
+          }
+        };
+        expect(await inPages(false)).toEqual(expected);
+        expect(await inPages(true)).toEqual([...expected].reverse());
+        expect((await store.page({ owner, ...filter }, { backward: true, limit: 1000 })).map((m) => m.id)).toEqual([...expected].reverse());
+        // An offset, and a window between two cursors.
+        expect((await store.page({ owner, ...filter }, { backward: true, limit: 5, offset: 11 })).map((m) => m.id))
+          .toEqual([...expected].reverse().slice(11, 16));
+        const [a, b] = [expected[3]!, expected[expected.length - 4]!];
+        expect((await store.page({ owner, ...filter, after: await store.locate(owner, a), before: await store.locate(owner, b) }, { backward: false, limit: 1000 })).map((m) => m.id))
+          .toEqual(expected.slice(4, expected.length - 4));
+        for (const k of [1, 5, 17, expected.length - 2]) {
+          const at = await store.locate(owner, expected[k]!);
+          expect(await store.count({ owner, ...filter }, 10_000, at)).toBe(k);
+          expect(await store.count({ owner, ...filter, after: at }, 10_000)).toBe(expected.length - k - 1);
+          expect(await store.count({ owner, ...filter, after: await store.locate(owner, a), before: at }, 10_000)).toBe(Math.max(0, k - 4));
+        }
+      }
+    }
   });
 
   it('keeps time order across archives, and finds time bounds between deleted rows', async () => {
@@ -144,31 +210,52 @@ describe('archive rows shared by sender and recipient', () => {
   });
 });
 
-describe('archive migration to time order across archives', () => {
-  it('raises timestamps that go back along the sequence, and indexes without them', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'xmppd-mam-order-'));
-    const db = openDatabase(join(dir, 'archive.sqlite'));
-    try {
-      migrate(db, 'mam', MAM_MIGRATIONS.slice(0, -1));
-      db.exec(`INSERT INTO mam_jid (id, jid) VALUES (1, 'a@x'), (2, 'b@x'), (3, 'c@x');
-        INSERT INTO mam_row (seq, ts, from_id, from_resource, from_nonce, to_id, to_resource, to_nonce, xml) VALUES
-          (1, 100, 1, '', 11, 2, '', 12, '<message/>'),
-          (2, 300, 1, '', 21, 3, '', NULL, '<message/>'),
-          (5, 200, 2, '', 51, 3, '', 52, '<message/>'),
-          (6, 400, 3, '', 61, 2, '', 62, '<message/>');`);
-      migrate(db, 'mam', MAM_MIGRATIONS);
-      expect(db.prepare('SELECT seq, ts FROM mam_row ORDER BY seq').all()).toEqual([
-        { seq: 1, ts: 100 }, { seq: 2, ts: 300 }, { seq: 5, ts: 300 }, { seq: 6, ts: 400 },
-      ]);
-      const indexes = db.prepare("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'mam_row' ORDER BY name").all();
-      expect(indexes).toEqual([
-        { name: 'mam_row_pair', sql: 'CREATE INDEX mam_row_pair ON mam_row (pair)' },
-        { name: 'mam_row_recipient', sql: 'CREATE INDEX mam_row_recipient ON mam_row (to_id) WHERE to_nonce IS NOT NULL' },
-        { name: 'mam_row_sender', sql: 'CREATE INDEX mam_row_sender ON mam_row (from_id) WHERE from_nonce IS NOT NULL' },
-      ]);
-    } finally {
-      db.close();
-      rmSync(dir, { recursive: true, force: true });
-    }
+describe('archive migrations', () => {
+  let dir: string;
+  let db: Database;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'xmppd-mam-migrate-'));
+    db = openDatabase(join(dir, 'archive.sqlite'));
+  });
+  afterEach(() => {
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const insertRows = (rows: [number, number, number, number | null, number, number | null][]): void => {
+    const insert = db.prepare(`INSERT INTO mam_row (seq, ts, from_id, from_resource, from_nonce, to_id, to_resource, to_nonce, xml)
+                               VALUES (?, ?, ?, 'r', ?, ?, '', ?, ?)`);
+    for (const [seq, ts, from, fromNonce, to, toNonce] of rows) insert.run(seq, ts, from, fromNonce, to, toNonce, `<message><body>m${seq}</body></message>`);
+  };
+
+  it('raises timestamps that go back along the sequence', () => {
+    migrate(db, 'mam', MAM_MIGRATIONS.slice(0, -2));
+    db.exec(`INSERT INTO mam_jid (id, jid) VALUES (1, 'a@x'), (2, 'b@x'), (3, 'c@x');`);
+    insertRows([[1, 100, 1, 11, 2, 12], [2, 300, 1, 21, 3, null], [5, 200, 2, 51, 3, 52], [6, 400, 3, 61, 2, 62]]);
+    migrate(db, 'mam', MAM_MIGRATIONS);
+    expect(db.prepare('SELECT seq, ts FROM mam_row ORDER BY seq').all()).toEqual([
+      { seq: 1, ts: 100 }, { seq: 2, ts: 300 }, { seq: 5, ts: 300 }, { seq: 6, ts: 400 },
+    ]);
+  });
+
+  it('gives the rows written before spans their spans, and drops the indexes', async () => {
+    migrate(db, 'mam', MAM_MIGRATIONS.slice(0, -1));
+    db.exec(`INSERT INTO mam_jid (id, jid) VALUES (1, '${ALICE}'), (2, '${BOB}'), (3, '${CAROL}');`);
+    // Alice and Bob both keep seq 1 and 9000 (chunks apart); Alice alone 2 (to Carol); Bob alone 3 (from Carol); Carol's note to self 4.
+    insertRows([[1, 100, 1, 11, 2, 12], [2, 200, 1, 21, 3, null], [3, 300, 3, null, 2, 32], [4, 400, 3, null, 3, 42], [9000, 500, 2, 91, 1, 92]]);
+    migrate(db, 'mam', MAM_MIGRATIONS);
+    expect(db.prepare("SELECT count(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'mam_row'").pluck().get()).toBe(0);
+    const store = new SqliteMamStore(db, archivedText, (err) => { throw err; });
+    const bodies = async (owner: string, extra: object = {}, backward = false): Promise<string[]> =>
+      (await store.page({ owner, ...extra }, { backward, limit: 100 })).map((m) => /m\d+/.exec(m.xml)![0]);
+    expect(await bodies(ALICE)).toEqual(['m1', 'm2', 'm9000']);
+    expect(await bodies(ALICE, {}, true)).toEqual(['m9000', 'm2', 'm1']);
+    expect(await bodies(BOB)).toEqual(['m1', 'm3', 'm9000']);
+    expect(await bodies(CAROL)).toEqual(['m4']);
+    expect(await bodies(ALICE, { withBare: BOB })).toEqual(['m1', 'm9000']);
+    expect(await bodies(BOB, { withBare: CAROL })).toEqual(['m3']);
+    expect(await bodies(CAROL, { withBare: CAROL })).toEqual(['m4']);
+    expect(await store.count({ owner: BOB }, 10)).toBe(3);
+    const bounds = await store.bounds(BOB);
+    expect([bounds?.first.ts, bounds?.last.ts]).toEqual([100, 500]);
   });
 });
