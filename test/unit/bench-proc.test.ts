@@ -3,9 +3,10 @@ import { Worker } from 'node:worker_threads';
 import { threadCpuUs } from '../../bench/lib/proc';
 import { since, snapshot } from '../../bench/lib/sessions';
 
+/** Burns `ms` of this process's CPU time on this thread (a busy machine only makes it take longer). */
 const spin = (ms: number): void => {
-  const end = Date.now() + ms;
-  while (Date.now() < end) { /* burn CPU on this thread */ }
+  const start = process.cpuUsage();
+  while (process.cpuUsage(start).user < ms * 1000) for (let i = 0; i < 1e5; i++) { /* burn */ }
 };
 
 describe('threadCpuUs', () => {
@@ -19,9 +20,15 @@ describe('threadCpuUs', () => {
   });
 
   it('names the busiest thread in an interval, not the sum of all', async () => {
-    // A second thread spins for 300 ms while this one waits; it stays until it is read.
+    // A second thread spins until it has had 300 ms of CPU (by its own /proc entry, so that a
+    // busy machine only makes it take longer) while this one waits.
     const worker = new Worker(
-      "const { parentPort } = require('node:worker_threads'); const end = Date.now() + 300; while (Date.now() < end) {} parentPort.postMessage('spun');",
+      `const { parentPort } = require('node:worker_threads');
+       const { readFileSync } = require('node:fs');
+       const ticks = () => readFileSync('/proc/thread-self/stat', 'utf8').split(') ')[1].split(' ').slice(11, 13).reduce((a, b) => a + Number(b), 0);
+       const start = ticks();
+       while (ticks() - start < 30) for (let i = 0; i < 1e6; i++) {}
+       parentPort.postMessage('spun');`,
       { eval: true },
     );
     const a = snapshot(process.pid);
