@@ -1,5 +1,5 @@
 import type { Element } from '../../src/xml/element';
-import { elementBytesBound, writeElement, writeUtf8 } from '../../src/xml/write-bytes';
+import { clearSerializationTap, elementBytesBound, setSerializationTap, writeClosing, writeElement, writeUtf8 } from '../../src/xml/write-bytes';
 import type { NewArchiveEntry } from './store';
 
 /**
@@ -34,10 +34,12 @@ const MAX_SPARES = 32;
 
 /** XML length that means "the same XML as the record before". */
 const SAME_XML = 0xffffffff;
-/** First byte of a record: a message received, one sent, or the recipient's side of the one before. */
+/** First byte of a record: a message received or one sent. */
 const IN = 0;
 const OUT = 1;
+/** First byte of a record's parts after its header: the recipient's side of its message, its XML. */
 const PAIR = 2;
+const XML = 3;
 
 /**
  * Messages to archive, packed into one buffer to hand to the archive's writer thread: the
@@ -45,10 +47,14 @@ const PAIR = 2;
  * objects, so the routing thread's garbage collector never has to copy or promote it.
  *
  * One record per message: kind (1 byte: IN or OUT), seq (6 bytes), nonce (6), ts (float64),
- * then owner, peer and peer resource (2-byte length + UTF-8 each) and the XML (4-byte length
- * + UTF-8, or SAME_XML when the message is the element of the record before); big-endian.
- * A message between two accounts of the server is one OUT record for its sender followed by a
- * PAIR record for its recipient: nonce (6) and the sender's resource (2-byte length + UTF-8).
+ * then owner, peer and peer resource (2-byte length + UTF-8 each); for a message between two
+ * accounts of the server, a PAIR part for its recipient: PAIR, nonce (6) and the sender's
+ * resource (2-byte length + UTF-8); then the XML: XML, 4-byte length and UTF-8, or SAME_XML
+ * when the message is the element of the record before. Big-endian.
+ *
+ * An element's XML is written last, when the record is done with: taken from its serialisation
+ * for delivery when that comes first (write-bytes.ts, setSerializationTap), else serialised
+ * as it was when added.
  */
 export class ArchiveBatch {
   private buf: Buffer;
@@ -61,8 +67,10 @@ export class ArchiveBatch {
   private lastElement: Element | undefined;
   private lastChildren: Element['children'] | undefined;
   private lastChildCount = 0;
-  /** The last record, while a PAIR record may still follow it. */
+  /** The last record, while a PAIR part may still follow it. */
   private lastOut: NewArchiveEntry | undefined;
+  /** The element of the last record, while its XML is still to be written. */
+  private pending: Element | undefined;
   /** Buffers handed out by take() and given back, to take next. */
   private readonly spares: ArrayBuffer[] = [];
   /** Messages in the batch. */
@@ -77,11 +85,12 @@ export class ArchiveBatch {
   }
 
   add(seq: number, nonce: number, entry: NewArchiveEntry): void {
+    this.writePending();
     const { xml } = entry;
     const same = this.isLastElement(xml);
     // UTF-8 takes at most 3 bytes per UTF-16 unit.
-    const xmlMost = same ? 0 : typeof xml === 'string' ? 3 * xml.length : elementBytesBound(xml);
-    const most = 31 + 3 * (entry.owner.length + entry.withBare.length + entry.withResource.length) + xmlMost;
+    const xmlMost = typeof xml === 'string' ? 3 * xml.length : 0;
+    const most = 32 + 3 * (entry.owner.length + entry.withBare.length + entry.withResource.length) + xmlMost;
     if (this.used + most > this.buf.length) this.grow(most);
     const b = this.buf;
     let o = this.used;
@@ -94,16 +103,17 @@ export class ArchiveBatch {
     o = writeString(b, o, entry.withBare);
     o = writeString(b, o, entry.withResource);
     if (same) {
-      b.writeUInt32BE(SAME_XML, o);
-      o += 4;
+      b[o] = XML;
+      b.writeUInt32BE(SAME_XML, o + 1);
+      o += 5;
     } else if (typeof xml === 'string') {
-      const n = b.write(xml, o + 4, 'utf8');
-      b.writeUInt32BE(n, o);
-      o += 4 + n;
+      b[o] = XML;
+      const n = b.write(xml, o + 5, 'utf8');
+      b.writeUInt32BE(n, o + 1);
+      o += 5 + n;
     } else {
-      const end = writeElement(b, o + 4, xml);
-      b.writeUInt32BE(end - o - 4, o);
-      o = end;
+      this.pending = xml;
+      setSerializationTap(xml, xml.children.length, this.tapped);
     }
     if (typeof xml === 'string') this.lastElement = this.lastChildren = undefined;
     else {
@@ -114,6 +124,38 @@ export class ArchiveBatch {
     this.lastOut = entry.direction === 'out' ? entry : undefined;
     this.used = o;
     this.count++;
+  }
+
+  /** The pending element's XML, serialised for its delivery: b[0, cut), then its end tag when cut < end. */
+  private readonly tapped = (b: Buffer, cut: number, end: number): void => {
+    const el = this.pending;
+    if (el === undefined) return;
+    this.pending = undefined;
+    const most = 5 + cut + (cut < end ? 3 + 3 * el.name.length : 0);
+    if (this.used + most > this.buf.length) this.grow(most);
+    const o = this.used;
+    this.buf[o] = XML;
+    this.buf.set(b.subarray(0, cut), o + 5);
+    const xmlEnd = cut < end ? writeClosing(this.buf, o + 5 + cut, el) : o + 5 + cut;
+    this.buf.writeUInt32BE(xmlEnd - o - 5, o + 1);
+    this.used = xmlEnd;
+  };
+
+  /** Writes the XML of the last record, if still to be written, as the element was when added. */
+  private writePending(): void {
+    const el = this.pending;
+    if (el === undefined) return;
+    this.pending = undefined;
+    clearSerializationTap(el);
+    const children = this.lastChildren!;
+    const count = this.lastChildCount;
+    const most = 5 + elementBytesBound(el, children, count);
+    if (this.used + most > this.buf.length) this.grow(most);
+    const o = this.used;
+    this.buf[o] = XML;
+    const end = writeElement(this.buf, o + 5, el, children, count);
+    this.buf.writeUInt32BE(end - o - 5, o + 1);
+    this.used = end;
   }
 
   /**
@@ -132,12 +174,13 @@ export class ArchiveBatch {
   }
 
   /**
-   * Whether entry is the recipient's side of the message in the record before: the same
-   * element, unchanged since, received by that record's peer from that record's owner.
+   * Whether entry is the recipient's side of the message in the last record: the same
+   * element, unchanged since and not written yet, received by that record's peer from that
+   * record's owner.
    */
   pairs(entry: NewArchiveEntry): boolean {
     const out = this.lastOut;
-    return out !== undefined && entry.direction === 'in' && entry.xml === out.xml && this.isLastElement(entry.xml)
+    return out !== undefined && entry.direction === 'in' && entry.xml === this.pending && this.isLastElement(entry.xml)
       && entry.owner === out.withBare && entry.withBare === out.owner;
   }
 
@@ -147,7 +190,7 @@ export class ArchiveBatch {
       && xml.children === this.lastChildren && xml.children.length === this.lastChildCount;
   }
 
-  /** Adds the recipient's side of the record before (when pairs() said so). */
+  /** Adds the recipient's side of the last record (when pairs() said so). */
   addPair(nonce: number, withResource: string): void {
     const most = 9 + 3 * withResource.length;
     if (this.used + most > this.buf.length) this.grow(most);
@@ -166,6 +209,7 @@ export class ArchiveBatch {
    * 0.3 µs a message, in the copy and in the collections its external memory set off.
    */
   take(): Uint8Array {
+    this.writePending();
     const out = new Uint8Array(this.buf.buffer, this.buf.byteOffset, this.used);
     const spare = this.spares.pop();
     this.buf = spare !== undefined ? Buffer.from(spare) : Buffer.allocUnsafeSlow(this.size);
@@ -202,7 +246,7 @@ export interface PackedMessage {
   pair?: PairedSide;
 }
 
-/** The messages of a packed batch, in order; a PAIR record comes as the `pair` of the one before. */
+/** The messages of a packed batch, in order; a PAIR part comes as the record's `pair`. */
 export function* readBatch(data: Uint8Array): Generator<PackedMessage> {
   const b = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   let o = 0;
@@ -219,17 +263,19 @@ export function* readBatch(data: Uint8Array): Generator<PackedMessage> {
     o += 2 + b.readUInt16BE(o);
     const withResource = readString(b, o);
     o += 2 + b.readUInt16BE(o);
-    const n = b.readUInt32BE(o);
-    o += 4;
+    let pair: PairedSide | undefined;
+    if (b[o] === PAIR) {
+      pair = { nonce: b.readUIntBE(o + 1, 6), withResource: readString(b, o + 7) };
+      o += 9 + b.readUInt16BE(o + 7);
+    }
+    const n = b.readUInt32BE(o + 1); // after XML
+    o += 5;
     if (n !== SAME_XML) {
       xml = b.subarray(o, o + n);
       o += n;
     }
     const message: PackedMessage = { seq, nonce, entry: { owner, withBare, withResource, direction, ts, xml } };
-    if (o < b.length && b[o] === PAIR) {
-      message.pair = { nonce: b.readUIntBE(o + 1, 6), withResource: readString(b, o + 7) };
-      o += 9 + b.readUInt16BE(o + 7);
-    }
+    if (pair !== undefined) message.pair = pair;
     yield message;
   }
 }

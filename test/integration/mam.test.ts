@@ -109,10 +109,17 @@ describe('archive and carbons between real clients', () => {
     for (const el of atBob) expect(el.getChildren('stanza-id', NS_SID).map((sid: XmlEl) => sid.attrs.by)).toEqual(['bob@localhost']);
     expect(bob.inbox.filter((el: XmlEl) => seen(el) !== undefined)).toEqual([]);
 
-    // And the archive has the conversation once, on either device.
+    // And the archive has the conversation once, on either device. The archived messages are
+    // as sent, without the stanza-id their recipient's copy carried.
     const archived = await mam(laptop, 'conv');
     expect(archived.bodies).toEqual(bodies);
     expect(archived.complete).toBe(true);
+    const forwarded = (r: XmlEl): XmlEl => r.getChild('result', NS_MAM).getChild('forwarded', NS_FORWARD).getChild('message');
+    for (const c of [laptop, bob]) {
+      const { results } = await mam(c, `sid-${c === bob ? 'bob' : 'alice'}`);
+      expect(results.map((r: XmlEl) => forwarded(r).getChildren('stanza-id', NS_SID).length)).toEqual(bodies.map(() => 0));
+      expect(results.map((r: XmlEl) => forwarded(r).attrs.from.split('/')[0])).toEqual(lines.map(([from]) => (from === bob ? 'bob@localhost' : 'alice@localhost')));
+    }
   });
 
   it('pages through a few thousand archived messages forwards and backwards, and searches them', async () => {

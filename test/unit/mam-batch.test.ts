@@ -110,3 +110,80 @@ describe('packed archive batches of messages between two accounts', () => {
     expect(batch.pairs(back(m))).toBe(false); // a new batch does not refer back
   });
 });
+
+describe('packed archive batches taking the XML written for delivery', () => {
+  const out = (xml: NewArchiveEntry['xml']): NewArchiveEntry =>
+    ({ owner: 'a@example.com', withBare: 'b@example.com', withResource: '', direction: 'out', ts: 5, xml });
+  const back = (xml: NewArchiveEntry['xml']): NewArchiveEntry =>
+    ({ owner: 'b@example.com', withBare: 'a@example.com', withResource: 'phone', direction: 'in', ts: 6, xml });
+  let n = 0;
+  const ids = { seq: 0, nonce: 0, next() { this.seq = ++n; this.nonce = 100 + n; return `id${n}`; }, pair() { this.nonce = 200 + this.seq; return `pair${this.seq}`; } };
+  const xmlOf = (batch: ArchiveBatch): string[] => [...readBatch(batch.take())].map((r) => r.entry.xml.toString());
+
+  it('archive the message as delivered, without what was added after it was archived', () => {
+    const batch = new ArchiveBatch(64);
+    const m = x('message', { to: 'b@example.com', type: 'chat' }, x('body', null, 'hi & bye'));
+    batch.append(ids, out(m));
+    batch.append(ids, back(m));
+    m.children.push(x('stanza-id', { xmlns: 'urn:xmpp:sid:0', id: 'pair', by: 'b@example.com' }));
+    m.attrs.xmlns = 'jabber:client'; // as the WebSocket transport does before writing
+    const delivered = m.toString();
+    expect(delivered).toContain('<stanza-id');
+    expect(m.toString()).toBe(delivered); // a second delivery: the same, and not archived twice
+    const [record, ...rest] = [...readBatch(batch.take())];
+    expect(rest).toEqual([]);
+    expect(record!.pair).toEqual({ nonce: expect.any(Number), withResource: 'phone' });
+    expect(record!.entry.xml.toString()).toBe('<message to="b@example.com" type="chat" xmlns="jabber:client"><body>hi &amp; bye</body></message>');
+  });
+
+  it('serialise the message as archived when it is not delivered first, or was changed', () => {
+    const batch = new ArchiveBatch(64);
+    const a = x('message', { to: 'b@example.com' }, x('body', null, 'one'));
+    batch.append(ids, out(a));
+    a.children.push(x('stanza-id', { id: 'x' })); // never delivered: taken as it was
+    const b = x('message', { to: 'b@example.com' }, x('body', null, 'two'), x('private', { xmlns: 'urn:xmpp:carbons:2' }));
+    batch.append(ids, out(b));
+    b.children = b.children.slice(0, 1); // a hook took <private/> out: the delivery is not used
+    b.children[0] = 'x'; // (the array it was archived with is what is written)
+    expect(b.toString()).toBe('<message to="b@example.com">x</message>');
+    const c = x('message', { to: 'b@example.com' });
+    batch.append(ids, out(c));
+    expect(c.toString()).toBe('<message to="b@example.com"/>');
+    const d = x('message', { to: 'b@example.com' });
+    batch.append(ids, out(d));
+    d.children.push(x('stanza-id', { id: 'y' }));
+    expect(d.toString()).toBe('<message to="b@example.com"><stanza-id id="y"/></message>');
+    expect(xmlOf(batch)).toEqual([
+      '<message to="b@example.com"><body>one</body></message>',
+      '<message to="b@example.com"><body>two</body><private xmlns="urn:xmpp:carbons:2"/></message>',
+      '<message to="b@example.com"/>',
+      '<message to="b@example.com"></message>',
+    ]);
+    // Serialised after the batch was taken: nothing more is written to it.
+    expect(a.toString()).toContain('stanza-id');
+    expect(batch.bytes).toBe(0);
+  });
+
+  it('make room for the children archived when the element has fewer now', () => {
+    const batch = new ArchiveBatch(16);
+    const long = 'ü'.repeat(3000);
+    const m = x('message', { to: 'b@example.com' }, x('body', null, long), x('thread', null, long));
+    batch.append(ids, out(m));
+    m.children = [];
+    expect(xmlOf(batch)).toEqual([`<message to="b@example.com"><body>${long}</body><thread>${long}</thread></message>`]);
+  });
+
+  it('do not pair a message whose XML is already written', () => {
+    const batch = new ArchiveBatch(64);
+    const m = x('message', { to: 'b@example.com' }, x('body', null, 'hi'));
+    batch.append(ids, out(m));
+    void m.toString(); // written (sent elsewhere) before the recipient's side came
+    expect(batch.pairs(back(m))).toBe(false);
+    batch.append(ids, back(m));
+    const read = [...readBatch(batch.take())];
+    expect(read.map((r) => [r.entry.direction, r.entry.xml.toString(), r.pair])).toEqual([
+      ['out', '<message to="b@example.com"><body>hi</body></message>', undefined],
+      ['in', '<message to="b@example.com"><body>hi</body></message>', undefined],
+    ]);
+  });
+});
