@@ -57,13 +57,17 @@ export function unpackSeqs(span: Span): number[] {
 export class SpanCollector {
   private readonly archives = new Map<number, { all: number[]; peers: Map<number, number[]> }>();
 
-  /** seq (higher than any added before) is in owner's archive, with peer. */
+  /**
+   * seq is in owner's archive, with peer: higher than any added before, or the same as the
+   * last (a row in both sides of one archive, a message to oneself, is in it once).
+   */
   add(owner: number, peer: number, seq: number): void {
     let archive = this.archives.get(owner);
     if (archive === undefined) {
       archive = { all: [], peers: new Map() };
       this.archives.set(owner, archive);
     }
+    if (archive.all[archive.all.length - 1] === seq) return;
     archive.all.push(seq);
     const withPeer = archive.peers.get(peer);
     if (withPeer === undefined) archive.peers.set(peer, [seq]);

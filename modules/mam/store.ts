@@ -690,16 +690,17 @@ export class SqliteMamStore implements MamStore {
       if (id !== undefined) {
         for (const seq of this.archiveSeqs(id, ALL_PEERS, 0, MAX_SEQ, false)) {
           const row = this.stmts.sides.get(seq) as Sides | undefined;
-          const side = row === undefined ? undefined : sideOf(row, id);
-          if (side === 0) {
-            this.stmts.deleteFts.run(2 * seq);
-            if (row!.to_nonce === null) this.stmts.deleteSeq.run(seq);
-            else this.stmts.leaveSender.run(seq);
-          } else if (side === 1) {
-            this.stmts.deleteFts.run(2 * seq + 1);
-            if (row!.from_nonce === null) this.stmts.deleteSeq.run(seq);
-            else this.stmts.leaveRecipient.run(seq);
-          }
+          if (row === undefined) continue;
+          const side: 0 | 1 | undefined = sideOf(row, id);
+          if (side === undefined) continue;
+          this.stmts.deleteFts.run(2 * seq + side);
+          // The row goes when no other archive holds it (a message to oneself: both sides are this one's).
+          const [otherId, otherNonce] = side === 0 ? [row.to_id, row.to_nonce] : [row.from_id, row.from_nonce];
+          if (otherNonce === null || otherId === id) {
+            this.stmts.deleteFts.run(2 * seq + 1 - side);
+            this.stmts.deleteSeq.run(seq);
+          } else if (side === 0) this.stmts.leaveSender.run(seq);
+          else this.stmts.leaveRecipient.run(seq);
         }
         this.stmts.deleteSpans.run(id);
         this.stmts.deleteTextDone.run(id);

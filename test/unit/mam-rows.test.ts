@@ -74,6 +74,18 @@ describe('archive rows shared by sender and recipient', () => {
     expect([bounds?.first.id, bounds?.last.id]).toEqual([b1, b2]);
   });
 
+  it('keeps a message of an account to itself once, when both of its sides are archived', async () => {
+    const [sent, received] = send(ALICE, 'phone', ALICE, 'laptop', 'note to self', 1000);
+    await store.flush();
+    expect(rows()).toBe(1);
+    expect(await ids(ALICE)).toEqual([sent]);
+    expect(await ids(ALICE, { withBare: ALICE })).toEqual([sent]);
+    expect(await store.count({ owner: ALICE }, 10)).toBe(1);
+    expect(await store.locate(ALICE, received)).toEqual(await store.locate(ALICE, sent));
+    await store.removeOwner(ALICE);
+    expect(rows()).toBe(0);
+  });
+
   it('gives back the XML as archived, in any script', async () => {
     const body = 'grüße, 雪 ☃ 𝄞 & <tags>';
     send(ALICE, 'phone', BOB, '', body, 1000);

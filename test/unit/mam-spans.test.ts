@@ -27,12 +27,16 @@ describe('archive spans', () => {
     c.add(2, 1, 10);
     c.add(1, 3, 11);
     c.add(1, 2, 12);
+    c.add(3, 3, 13); // a message to oneself, in both sides of the archive: once
+    c.add(3, 3, 13);
     expect([...c.spans()]).toEqual([
       [1, ALL_PEERS, [10, 11, 12]],
       [1, 2, [10, 12]],
       [1, 3, [11]],
       [2, ALL_PEERS, [10]],
       [2, 1, [10]],
+      [3, ALL_PEERS, [13]],
+      [3, 3, [13]],
     ]);
   });
 });
