@@ -50,7 +50,9 @@ export interface SerializationTap {
   sink: (b: Buffer, cut: number, end: number) => void;
 }
 
-const tap: SerializationTap = { el: undefined, children: [], count: 0, sink: () => {} };
+const NO_CHILDREN: Element['children'] = [];
+const NO_SINK: SerializationTap['sink'] = () => {};
+const tap: SerializationTap = { el: undefined, children: NO_CHILDREN, count: 0, sink: NO_SINK };
 
 /** Sets the tap (one at a time: a new one replaces the last). */
 export function setSerializationTap(el: Element, count: number, sink: SerializationTap['sink']): void {
@@ -64,8 +66,8 @@ export function setSerializationTap(el: Element, count: number, sink: Serializat
 export function clearSerializationTap(el: Element): void {
   if (tap.el === el) {
     tap.el = undefined;
-    tap.children = [];
-    tap.sink = () => {};
+    tap.children = NO_CHILDREN; // nothing of the last element stays reachable from here
+    tap.sink = NO_SINK;
   }
 }
 
