@@ -258,7 +258,7 @@ class Archive {
       withBare: peer.bareString,
       withResource: peer.resource,
       direction,
-      ts: at ?? Date.now(),
+      ts: at,
       xml: stanza, // the sender's and the recipient's copies of a local message: serialised once
     });
   }

@@ -1,7 +1,7 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes, type Cipher, type Decipher } from 'node:crypto';
 import type { Statement } from 'better-sqlite3';
 import type { Database, Element, Migration } from '../../src';
-import { ArchiveBatch, readBatch } from './batch';
+import { ArchiveBatch, BatchReader } from './batch';
 import { ALL_PEERS, packSeqs, SpanCollector, unpackSeqs, type Span } from './spans';
 
 /** A message to archive. */
@@ -12,8 +12,12 @@ export interface NewArchiveEntry {
   readonly withBare: string;
   readonly withResource: string;
   readonly direction: 'in' | 'out';
-  /** When it was sent or received, in ms since the epoch. */
-  readonly ts: number;
+  /**
+   * When it was sent or received, in ms since the epoch; absent, when it is archived (read
+   * only for a new row: the recipient's side of a message between two accounts shares the
+   * sender's row and its time, so it costs no clock read).
+   */
+  readonly ts?: number;
   /**
    * The message: its XML, or the element, serialised as the store queues it (an element the
    * store has just queued is the same message, serialised once).
@@ -559,6 +563,17 @@ const ID_RUN = 1024;
 /** Messages indexed for full text per step of a catch-up; other work runs between steps. */
 const TEXT_INDEX_STEP = 2000;
 
+const INSERT_ROWS = 'INSERT INTO mam_row (seq, ts, from_id, from_resource, from_nonce, to_id, to_resource, to_nonce, xml) VALUES';
+// The XML comes as UTF-8 bytes (a blob to SQLite), stored as the text they are.
+const ROW_VALUES = '(?, ?, ?, ?, ?, ?, ?, ?, CAST(? AS TEXT))';
+const ROW_ARGS = 9;
+/**
+ * Rows a write inserts per statement: one statement per row spent as much in binding,
+ * stepping and resetting it as in SQLite's insert itself (16 rows at once: 1.5 µs a row
+ * against 2.0-2.3 alone).
+ */
+const ROWS_PER_INSERT = 16;
+
 export class SqliteMamStore implements MamStore {
   private readonly stmts;
   private readonly writeBatch: (batches: readonly Uint8Array[]) => void;
@@ -578,6 +593,8 @@ export class SqliteMamStore implements MamStore {
   private readonly allocator: IdAllocator;
   /** The newest timestamp written (undefined: read it back), to keep archive time monotonic. */
   private lastTs: number | undefined;
+  /** The parameters of one multi-row insert, filled row by row. */
+  private readonly rowArgs: unknown[] = new Array<unknown>(ROW_ARGS * ROWS_PER_INSERT).fill(null);
   /** Dictionary numbers of recent JIDs (mam_jid). */
   private readonly jidIds = new Map<string, number>();
   private readonly indexTextStep: (ownerId: number, owner: string) => number;
@@ -596,9 +613,8 @@ export class SqliteMamStore implements MamStore {
     private readonly flushPolicy: FlushPolicy = ROUTING_FLUSH,
   ) {
     this.stmts = {
-      // The XML comes as UTF-8 bytes (a blob to SQLite), stored as the text they are.
-      insert: db.prepare(`INSERT INTO mam_row (seq, ts, from_id, from_resource, from_nonce, to_id, to_resource, to_nonce, xml)
-                          VALUES (?, ?, ?, ?, ?, ?, ?, ?, CAST(? AS TEXT))`),
+      insert: db.prepare(`${INSERT_ROWS} ${ROW_VALUES}`),
+      insertMany: db.prepare(`${INSERT_ROWS} ${Array<string>(ROWS_PER_INSERT).fill(ROW_VALUES).join(', ')}`),
       insertFts: db.prepare('INSERT INTO mam_fts (rowid, words) VALUES (?, ?)'),
       jidId: db.prepare('SELECT id FROM mam_jid WHERE jid = ?').pluck(),
       addJid: db.prepare('INSERT INTO mam_jid (jid) VALUES (?) RETURNING id').pluck(),
@@ -640,22 +656,49 @@ export class SqliteMamStore implements MamStore {
     };
     this.writeBatch = db.transaction((batches: readonly Uint8Array[]) => {
       const spans = new SpanCollector();
-      for (const data of batches) {
-        for (const { seq, nonce, entry, pair } of readBatch(data)) {
-          const owner = this.jidId(entry.owner, true);
-          const peer = this.jidId(entry.withBare, true);
-          // Archive order is arrival order; timestamps follow it, so a clock step backwards (or
-          // an older 'at' from a caller) cannot put a new message before ones already archived.
-          const ts = Math.max(Math.trunc(entry.ts), this.lastTs ?? this.newestTs());
-          this.lastTs = ts;
-          if (entry.direction === 'out') {
-            this.stmts.insert.run(seq, ts, owner, pair?.withResource ?? '', nonce, peer, entry.withResource, pair?.nonce ?? null, entry.xml);
-          } else {
-            this.stmts.insert.run(seq, ts, peer, entry.withResource, null, owner, '', nonce, entry.xml);
+      const args = this.rowArgs;
+      let rows = 0;
+      try {
+        for (const data of batches) {
+          const r = new BatchReader(data);
+          while (r.next()) {
+            const seq = r.seq;
+            const owner = this.jidId(r.owner, true);
+            const peer = this.jidId(r.withBare, true);
+            // Archive order is arrival order; timestamps follow it, so a clock step backwards (or
+            // an older 'at' from a caller) cannot put a new message before ones already archived.
+            const ts = Math.max(Math.trunc(r.ts), this.lastTs ?? this.newestTs());
+            this.lastTs = ts;
+            const a = ROW_ARGS * rows;
+            args[a] = seq;
+            args[a + 1] = ts;
+            if (r.direction === 'out') {
+              args[a + 2] = owner;
+              args[a + 3] = r.pairResource;
+              args[a + 4] = r.nonce;
+              args[a + 5] = peer;
+              args[a + 6] = r.withResource;
+              args[a + 7] = r.pairNonce === -1 ? null : r.pairNonce;
+            } else {
+              args[a + 2] = peer;
+              args[a + 3] = r.withResource;
+              args[a + 4] = null;
+              args[a + 5] = owner;
+              args[a + 6] = '';
+              args[a + 7] = r.nonce;
+            }
+            args[a + 8] = r.xml;
+            if (++rows === ROWS_PER_INSERT) {
+              this.stmts.insertMany.run(args);
+              rows = 0;
+            }
+            spans.add(owner, peer, seq);
+            if (r.pairNonce !== -1) spans.add(peer, owner, seq);
           }
-          spans.add(owner, peer, seq);
-          if (pair !== undefined) spans.add(peer, owner, seq);
         }
+        for (let i = 0; i < rows; i++) this.stmts.insert.run(args.slice(ROW_ARGS * i, ROW_ARGS * (i + 1)));
+      } finally {
+        args.fill(null); // holds no batch past its transaction
       }
       for (const [owner, peer, seqs] of spans.spans()) {
         this.stmts.insertSpan.run(owner, peer, seqs[0], seqs[seqs.length - 1], seqs.length, packSeqs(seqs));

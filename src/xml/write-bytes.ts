@@ -25,37 +25,51 @@ const SCRATCH_MAX = 1024 * 1024;
  */
 export function elementToString(el: Element): string {
   const most = elementBytesBound(el);
+  if (tap.el === el) {
+    const xml = writeTapped(el, most);
+    if (xml !== undefined) return xml;
+  }
   let b = scratch;
   if (most > b.length) {
     b = Buffer.allocUnsafeSlow(most);
     if (most <= SCRATCH_MAX) scratch = b;
   }
-  if (tap.el === el) return b.toString('utf8', 0, writeTapped(b, el));
   return b.toString('utf8', 0, writeElement(b, 0, el));
 }
 
 /**
- * One element whose next serialisation by elementToString is handed to a listener as well,
- * without the children added to it since: the archive takes a message's bytes as they are
- * written for its delivery, instead of serialising it a second time (a microsecond a chat
- * message, a tenth of the routing thread's work), and leaves out the stanza-id the delivered
- * copy carries. The element's children must be the array `children` was, holding at least
+ * One element whose next serialisation by elementToString is written into a listener's buffer
+ * and left there, without the children added to it since: the archive takes a message's bytes
+ * as they are written for its delivery, instead of serialising it a second time (a microsecond
+ * a chat message, a tenth of the routing thread's work), and leaves out the stanza-id the
+ * delivered copy carries. Writing into the listener's buffer, not a scratch buffer copied from,
+ * saves the copy. The element's children must be the array `children` was, holding at least
  * `count` children; otherwise the listener is not called.
  */
-export interface SerializationTap {
+export interface SerializationSink {
+  /** A buffer with `most` bytes of room from `at`, where the element is written. */
+  open(most: number): Buffer;
+  readonly at: number;
+  /**
+   * The element was written at [at, end) of the buffer open() gave; from `cut` on are its
+   * children past `count` and its end tag (cut === end: none). The bytes from `cut` are
+   * the listener's to overwrite.
+   */
+  close(cut: number, end: number): void;
+}
+
+interface SerializationTap {
   el: Element | undefined;
   children: Element['children'];
   count: number;
-  /** b[0, cut) is the element up to its first child past `count`; when cut < end, the end tag is to be added. */
-  sink: (b: Buffer, cut: number, end: number) => void;
+  sink: SerializationSink | undefined;
 }
 
 const NO_CHILDREN: Element['children'] = [];
-const NO_SINK: SerializationTap['sink'] = () => {};
-const tap: SerializationTap = { el: undefined, children: NO_CHILDREN, count: 0, sink: NO_SINK };
+const tap: SerializationTap = { el: undefined, children: NO_CHILDREN, count: 0, sink: undefined };
 
 /** Sets the tap (one at a time: a new one replaces the last). */
-export function setSerializationTap(el: Element, count: number, sink: SerializationTap['sink']): void {
+export function setSerializationTap(el: Element, count: number, sink: SerializationSink): void {
   tap.el = el;
   tap.children = el.children;
   tap.count = count;
@@ -67,31 +81,37 @@ export function clearSerializationTap(el: Element): void {
   if (tap.el === el) {
     tap.el = undefined;
     tap.children = NO_CHILDREN; // nothing of the last element stays reachable from here
-    tap.sink = NO_SINK;
+    tap.sink = undefined;
   }
 }
 
-function writeTapped(b: Buffer, el: Element): number {
+/** elementToString for the tapped element: written into the sink's buffer, read back from there. */
+function writeTapped(el: Element, most: number): string | undefined {
   const { children, count, sink } = tap;
   clearSerializationTap(el);
-  if (el.children !== children || children.length < count) return writeElement(b, 0, el);
-  let o = writeOpening(b, 0, el);
+  if (sink === undefined || el.children !== children || children.length < count) return undefined;
+  const b = sink.open(most);
+  const at = sink.at;
+  let o = writeOpening(b, at, el);
+  let cut: number;
   if (children.length === 0) {
     b[o++] = SLASH;
     b[o++] = GT;
-    sink(b, o, o);
-    return o;
+    cut = o;
+  } else {
+    b[o++] = GT;
+    cut = -1;
+    for (let i = 0; i < children.length; i++) {
+      if (i === count) cut = o;
+      const c = children[i]!;
+      o = typeof c === 'string' ? writeEscaped(b, o, c, false) : writeElement(b, o, c);
+    }
+    o = writeClosing(b, o, el);
+    if (cut === -1) cut = o;
   }
-  b[o++] = GT;
-  let cut = -1;
-  for (let i = 0; i < children.length; i++) {
-    if (i === count) cut = o;
-    const c = children[i]!;
-    o = typeof c === 'string' ? writeEscaped(b, o, c, false) : writeElement(b, o, c);
-  }
-  o = writeClosing(b, o, el);
-  sink(b, cut === -1 ? o : cut, o);
-  return o;
+  const xml = b.toString('utf8', at, o);
+  sink.close(cut, o);
+  return xml;
 }
 
 /**

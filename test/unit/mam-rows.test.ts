@@ -74,6 +74,34 @@ describe('archive rows shared by sender and recipient', () => {
     expect([bounds?.first.id, bounds?.last.id]).toEqual([b1, b2]);
   });
 
+  it('writes the rows of one transaction many to a statement, each with its own sides', async () => {
+    // 37 messages in one flush: two full multi-row statements and five rows alone. Messages
+    // alternate direction and resources; every third goes to a JID with no account here.
+    const sent: { owner: string; peer: string; id: string; body: string; resource: string }[] = [];
+    for (let i = 0; i < 37; i++) {
+      const [from, to] = i % 2 === 0 ? [ALICE, BOB] : [BOB, ALICE];
+      const body = `message ${i}`;
+      if (i % 3 === 2) {
+        const id = store.append({ owner: from, withBare: CAROL, withResource: `c${i}`, direction: 'out', ts: 1000 + i, xml: `<message><body>${body}</body></message>` });
+        sent.push({ owner: from, peer: CAROL, id, body, resource: `c${i}` });
+        continue;
+      }
+      const [out, received] = send(from, `r${i}`, to, `t${i}`, body, 1000 + i);
+      sent.push({ owner: from, peer: to, id: out, body, resource: `t${i}` }, { owner: to, peer: from, id: received, body, resource: `r${i}` });
+    }
+    await store.flush();
+    expect(rows()).toBe(37);
+    for (const owner of [ALICE, BOB]) {
+      const mine = sent.filter((s) => s.owner === owner);
+      const page = await store.page({ owner }, { backward: false, limit: 100 });
+      expect(page.map((m) => m.id)).toEqual(mine.map((s) => s.id));
+      expect(page.map((m) => /<body>(.*)<\/body>/.exec(m.xml)![1])).toEqual(mine.map((s) => s.body));
+      expect(page.map((m) => m.ts)).toEqual([...page.map((m) => m.ts)].sort((a, b) => a - b));
+      // Each row's "with" resource, per side: found by a conversation filter on it.
+      for (const s of mine) expect(await ids(owner, { withBare: s.peer, withResource: s.resource })).toEqual([s.id]);
+    }
+  });
+
   it('keeps a message of an account to itself once, when both of its sides are archived', async () => {
     const [sent, received] = send(ALICE, 'phone', ALICE, 'laptop', 'note to self', 1000);
     await store.flush();
