@@ -277,7 +277,7 @@ export class BatchReader {
   pairResource = '';
   xml: Buffer;
 
-  constructor(data: Uint8Array) {
+  constructor(data: Uint8Array, private readonly strings = new Utf8Strings()) {
     this.b = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
     this.xml = this.b.subarray(0, 0);
   }
@@ -292,19 +292,20 @@ export class BatchReader {
     this.nonce = b.readUIntBE(o + 7, 6);
     this.ts = b.readDoubleBE(o + 13);
     o += 21;
+    const strings = this.strings;
     let n = b.readUInt16BE(o);
-    this.owner = b.toString('utf8', o + 2, o + 2 + n);
+    this.owner = strings.get(b, o + 2, o + 2 + n);
     o += 2 + n;
     n = b.readUInt16BE(o);
-    this.withBare = b.toString('utf8', o + 2, o + 2 + n);
+    this.withBare = strings.get(b, o + 2, o + 2 + n);
     o += 2 + n;
     n = b.readUInt16BE(o);
-    this.withResource = n === 0 ? '' : b.toString('utf8', o + 2, o + 2 + n);
+    this.withResource = strings.get(b, o + 2, o + 2 + n);
     o += 2 + n;
     if (b[o] === PAIR) {
       this.pairNonce = b.readUIntBE(o + 1, 6);
       n = b.readUInt16BE(o + 7);
-      this.pairResource = n === 0 ? '' : b.toString('utf8', o + 9, o + 9 + n);
+      this.pairResource = strings.get(b, o + 9, o + 9 + n);
       o += 9 + n;
     } else {
       this.pairNonce = -1;
@@ -318,6 +319,53 @@ export class BatchReader {
     }
     this.o = o;
     return true;
+  }
+}
+
+/** Slots of a Utf8Strings: a power of two. */
+const STRING_SLOTS = 4096;
+/** Longest string a Utf8Strings keeps. */
+const STRING_MAX = 256;
+
+/**
+ * Strings decoded from UTF-8, kept by their bytes: batches name the same JIDs and resources
+ * over and over, and decoding each anew (Buffer.toString, then a hash for the JID dictionary's
+ * Map) cost more than the rest of reading a record. A direct-mapped cache: a slot holds the
+ * last string whose bytes hashed to it.
+ */
+export class Utf8Strings {
+  private readonly hashes = new Int32Array(STRING_SLOTS);
+  private readonly strings: string[] = new Array<string>(STRING_SLOTS).fill('');
+  /** Each slot's bytes, at STRING_MAX * slot; its length in `lengths` (-1: empty slot). */
+  private readonly bytes = Buffer.alloc(STRING_SLOTS * STRING_MAX);
+  private readonly lengths = new Int32Array(STRING_SLOTS).fill(-1);
+
+  /** b[start, end) decoded. */
+  get(b: Buffer, start: number, end: number): string {
+    const n = end - start;
+    if (n === 0) return '';
+    if (n > STRING_MAX) return b.toString('utf8', start, end);
+    let h = 0x811c9dc5 ^ n; // FNV-1a
+    for (let i = start; i < end; i++) h = Math.imul(h ^ b[i]!, 0x01000193);
+    const slot = h & (STRING_SLOTS - 1);
+    const kept = this.bytes;
+    const at = slot * STRING_MAX;
+    if (this.hashes[slot] === h && this.lengths[slot] === n) {
+      let same = true;
+      for (let i = 0; i < n; i++) {
+        if (kept[at + i] !== b[start + i]) {
+          same = false;
+          break;
+        }
+      }
+      if (same) return this.strings[slot]!;
+    }
+    const s = b.toString('utf8', start, end);
+    this.hashes[slot] = h;
+    this.lengths[slot] = n;
+    this.strings[slot] = s;
+    b.copy(kept, at, start, end);
+    return s;
   }
 }
 

@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { ArchiveBatch, readBatch } from '../../modules/mam/batch';
+import { ArchiveBatch, Utf8Strings, readBatch } from '../../modules/mam/batch';
 import { x } from '../../src/xml/element';
 import type { NewArchiveEntry } from '../../modules/mam/store';
 
@@ -185,5 +185,25 @@ describe('packed archive batches taking the XML written for delivery', () => {
       ['out', '<message to="b@example.com"><body>hi</body></message>', undefined],
       ['in', '<message to="b@example.com"><body>hi</body></message>', undefined],
     ]);
+  });
+});
+
+describe('strings read from batches, kept by their bytes', () => {
+  it('give back what the bytes say, whatever was read before', () => {
+    const strings = new Utf8Strings();
+    const read = (s: string): string => {
+      const b = Buffer.concat([Buffer.from('xx'), Buffer.from(s), Buffer.from('yy')]);
+      return strings.get(b, 2, b.length - 2);
+    };
+    const words = ['', 'a@example.com', 'b@example.com', 'phone', 'grüße 雪 𝄞', 'x'.repeat(300), 'x'.repeat(299) + 'y'];
+    // Many distinct strings of one length, so that slots are shared and overwritten.
+    for (let i = 0; i < 6000; i++) words.push(`u${String(i).padStart(5, '0')}@example.com`);
+    for (let round = 0; round < 3; round++) {
+      for (const w of words) expect(read(w)).toBe(w);
+    }
+    // Two JIDs of one length whose bytes hash alike (FNV-1a, 32 bits) are told apart.
+    expect(read('u17wzx@example.com')).toBe('u17wzx@example.com');
+    expect(read('u1a6cd@example.com')).toBe('u1a6cd@example.com');
+    expect(read('u17wzx@example.com')).toBe('u17wzx@example.com');
   });
 });
