@@ -30,7 +30,7 @@ export interface IdSource {
 
 /**
  * Buffers kept for reuse: the archive's thread gives them back after each transaction, which
- * holds up to its flush policy's worth of messages (20 000, some 3 MB packed).
+ * holds up to its flush policy's worth of messages (40 000, some 6-10 MB packed).
  */
 const MAX_SPARES = 32;
 
