@@ -576,7 +576,14 @@ const ROWS_PER_INSERT = 16;
 
 export class SqliteMamStore implements MamStore {
   private readonly stmts;
-  private readonly writeBatch: (batches: readonly Uint8Array[]) => void;
+  private readonly begin: Statement<unknown[]>;
+  private readonly commit: Statement<unknown[]>;
+  private readonly rollback: Statement<unknown[]>;
+  /** A write transaction is open: rows of queued messages are in it, their spans in openSpans. */
+  private open = false;
+  private openSpans = new SpanCollector();
+  /** Why writing the open transaction failed: its messages are reported lost at flushNow. */
+  private failed: unknown = undefined;
   private readonly removeSeqs: (seqs: readonly number[]) => void;
   private readonly removeAll: (owner: string) => void;
   private readonly shapes = new Map<string, Statement<unknown[]>>();
@@ -656,56 +663,9 @@ export class SqliteMamStore implements MamStore {
       deletePrefs: db.prepare('DELETE FROM mam_prefs WHERE owner = ?'),
       maxSeq: db.prepare('SELECT max(seq) FROM mam_row').pluck(),
     };
-    this.writeBatch = db.transaction((batches: readonly Uint8Array[]) => {
-      const spans = new SpanCollector();
-      const args = this.rowArgs;
-      let rows = 0;
-      try {
-        for (const data of batches) {
-          const r = new BatchReader(data, this.batchStrings);
-          while (r.next()) {
-            const seq = r.seq;
-            const owner = this.jidId(r.owner, true);
-            const peer = this.jidId(r.withBare, true);
-            // Archive order is arrival order; timestamps follow it, so a clock step backwards (or
-            // an older 'at' from a caller) cannot put a new message before ones already archived.
-            const ts = Math.max(Math.trunc(r.ts), this.lastTs ?? this.newestTs());
-            this.lastTs = ts;
-            const a = ROW_ARGS * rows;
-            args[a] = seq;
-            args[a + 1] = ts;
-            if (r.direction === 'out') {
-              args[a + 2] = owner;
-              args[a + 3] = r.pairResource;
-              args[a + 4] = r.nonce;
-              args[a + 5] = peer;
-              args[a + 6] = r.withResource;
-              args[a + 7] = r.pairNonce === -1 ? null : r.pairNonce;
-            } else {
-              args[a + 2] = peer;
-              args[a + 3] = r.withResource;
-              args[a + 4] = null;
-              args[a + 5] = owner;
-              args[a + 6] = '';
-              args[a + 7] = r.nonce;
-            }
-            args[a + 8] = r.xml;
-            if (++rows === ROWS_PER_INSERT) {
-              this.stmts.insertMany.run(args);
-              rows = 0;
-            }
-            spans.add(owner, peer, seq);
-            if (r.pairNonce !== -1) spans.add(peer, owner, seq);
-          }
-        }
-        for (let i = 0; i < rows; i++) this.stmts.insert.run(args.slice(ROW_ARGS * i, ROW_ARGS * (i + 1)));
-      } finally {
-        args.fill(null); // holds no batch past its transaction
-      }
-      for (const [owner, peer, seqs] of spans.spans()) {
-        this.stmts.insertSpan.run(owner, peer, seqs[0], seqs[seqs.length - 1], seqs.length, packSeqs(seqs));
-      }
-    });
+    this.begin = db.prepare('BEGIN');
+    this.commit = db.prepare('COMMIT');
+    this.rollback = db.prepare('ROLLBACK');
     // One step of bringing an archive's postings up to date, read and written in one
     // transaction (so two searches of one archive never index a message twice); returns how
     // many messages it indexed.
@@ -782,6 +742,9 @@ export class SqliteMamStore implements MamStore {
    */
   enqueueBatch(data: Uint8Array, count: number): void {
     this.handedOver.push(data);
+    // Written at once, in a transaction that flushNow commits: the work of a transaction is
+    // spread over its hand-overs instead of coming all at once at the commit.
+    this.writeRows(data);
     this.queue(count);
   }
 
@@ -791,7 +754,64 @@ export class SqliteMamStore implements MamStore {
     else this.scheduled ??= setTimeout(() => this.flushNow(), this.flushPolicy.ms);
   }
 
-  /** Writes the queued messages in one transaction. */
+  /**
+   * Inserts a batch's rows in the open transaction (begun here when none is), noting their
+   * spans for the commit. After a failure, nothing more is written until flushNow reports it.
+   */
+  private writeRows(data: Uint8Array): void {
+    if (this.failed !== undefined) return;
+    const args = this.rowArgs;
+    let rows = 0;
+    try {
+      if (!this.open) {
+        this.begin.run();
+        this.open = true;
+      }
+      const spans = this.openSpans;
+      const r = new BatchReader(data, this.batchStrings);
+      while (r.next()) {
+        const seq = r.seq;
+        const owner = this.jidId(r.owner, true);
+        const peer = this.jidId(r.withBare, true);
+        // Archive order is arrival order; timestamps follow it, so a clock step backwards (or
+        // an older 'at' from a caller) cannot put a new message before ones already archived.
+        const ts = Math.max(Math.trunc(r.ts), this.lastTs ?? this.newestTs());
+        this.lastTs = ts;
+        const a = ROW_ARGS * rows;
+        args[a] = seq;
+        args[a + 1] = ts;
+        if (r.direction === 'out') {
+          args[a + 2] = owner;
+          args[a + 3] = r.pairResource;
+          args[a + 4] = r.nonce;
+          args[a + 5] = peer;
+          args[a + 6] = r.withResource;
+          args[a + 7] = r.pairNonce === -1 ? null : r.pairNonce;
+        } else {
+          args[a + 2] = peer;
+          args[a + 3] = r.withResource;
+          args[a + 4] = null;
+          args[a + 5] = owner;
+          args[a + 6] = '';
+          args[a + 7] = r.nonce;
+        }
+        args[a + 8] = r.xml;
+        if (++rows === ROWS_PER_INSERT) {
+          this.stmts.insertMany.run(args);
+          rows = 0;
+        }
+        spans.add(owner, peer, seq);
+        if (r.pairNonce !== -1) spans.add(peer, owner, seq);
+      }
+      for (let i = 0; i < rows; i++) this.stmts.insert.run(args.slice(ROW_ARGS * i, ROW_ARGS * (i + 1)));
+    } catch (err) {
+      this.failed = err;
+    } finally {
+      args.fill(null); // holds no batch past its rows
+    }
+  }
+
+  /** Commits the open transaction: the queued messages' rows, then their spans. */
   flushNow(): void {
     if (this.scheduled !== undefined) {
       clearTimeout(this.scheduled);
@@ -803,14 +823,29 @@ export class SqliteMamStore implements MamStore {
     const count = this.queued;
     this.handedOver = [];
     this.queued = 0;
-    try {
-      this.writeBatch(own === undefined ? handedOver : [...handedOver, own]);
-    } catch (err) {
+    if (own !== undefined) this.writeRows(own);
+    if (this.failed === undefined && this.open) {
+      try {
+        for (const [owner, peer, seqs] of this.openSpans.spans()) {
+          this.stmts.insertSpan.run(owner, peer, seqs[0], seqs[seqs.length - 1], seqs.length, packSeqs(seqs));
+        }
+        this.commit.run();
+        this.open = false;
+      } catch (err) {
+        this.failed = err;
+      }
+    }
+    const failed = this.failed;
+    if (failed !== undefined) {
       // Nothing sensible to retry into (full disk, closed database); the ids stay unused.
+      if (this.db.inTransaction) this.rollback.run();
       this.lastTs = undefined;
       this.jidIds.clear(); // numbers handed out inside the failed transaction are gone
-      this.onError(err, count);
+      this.onError(failed, count);
     }
+    this.open = false;
+    this.failed = undefined;
+    this.openSpans = new SpanCollector();
     if (own !== undefined) this.appended.recycle(own);
     this.onWritten?.(count, handedOver);
   }
@@ -905,6 +940,7 @@ export class SqliteMamStore implements MamStore {
   }
 
   async setPrefs(owner: string, prefs: ArchivePrefs): Promise<void> {
+    this.flushNow(); // not inside the open transaction, whose failure would take it along
     this.stmts.setPrefs.run(owner, prefs.default, JSON.stringify(prefs.always), JSON.stringify(prefs.never));
   }
 

@@ -9,7 +9,8 @@ import { migrate } from '../../src/storage/migrate';
 import type { Database } from '../../src';
 import { x } from '../../src/xml/element';
 import { archivedText } from '../../modules/mam';
-import { MAM_MIGRATIONS, SqliteMamStore, type NewArchiveEntry } from '../../modules/mam/store';
+import { IdAllocator, IdCodec, MAM_MIGRATIONS, SqliteMamStore, type NewArchiveEntry } from '../../modules/mam/store';
+import { ArchiveBatch } from '../../modules/mam/batch';
 
 const ALICE = 'alice@a.test';
 const BOB = 'bob@a.test';
@@ -100,6 +101,46 @@ describe('archive rows shared by sender and recipient', () => {
       // Each row's "with" resource, per side: found by a conversation filter on it.
       for (const s of mine) expect(await ids(owner, { withBare: s.peer, withResource: s.resource })).toEqual([s.id]);
     }
+  });
+
+  it('writes handed-over batches as they come and commits them together; a failed write loses that transaction only', async () => {
+    const lost: number[] = [];
+    const written: number[] = [];
+    const worker = new SqliteMamStore(db, archivedText, (_err, n) => lost.push(n), (n) => written.push(n), { ms: 60_000, count: 1_000_000 });
+    const packed = (ids: IdAllocator, bodies: string[]): [Uint8Array, number] => {
+      const batch = new ArchiveBatch();
+      for (const body of bodies) {
+        const el = x('message', { from: `${ALICE}/phone`, to: BOB, type: 'chat' }, x('body', null, body));
+        batch.append(ids, { owner: ALICE, withBare: BOB, withResource: '', direction: 'out', ts: 1000, xml: el });
+        batch.append(ids, { owner: BOB, withBare: ALICE, withResource: 'phone', direction: 'in', ts: 1000, xml: el });
+      }
+      const count = batch.count;
+      return [batch.take(), count];
+    };
+    const bodies = async (owner: string): Promise<string[]> =>
+      (await worker.page({ owner }, { backward: false, limit: 100 })).map((m) => /<body>(.*)<\/body>/.exec(m.xml)![1]!);
+    const ids = new IdAllocator(new IdCodec(worker.key), worker.firstFreeSeq());
+    const [a, na] = packed(ids, ['one', 'two']);
+    const [b, nb] = packed(ids, ['three']);
+    worker.enqueueBatch(a, na);
+    worker.enqueueBatch(b, nb);
+    expect(written).toEqual([]); // not committed yet
+    expect(await bodies(BOB)).toEqual(['one', 'two', 'three']); // a read commits first
+    expect(written).toEqual([na + nb]);
+    // Sequence numbers already written: the batch's rows cannot go in, and its transaction,
+    // with the batch before it, is reported lost; the next transaction is written as usual.
+    const [c, nc] = packed(ids, ['four']);
+    const [dup, nd] = packed(new IdAllocator(new IdCodec(worker.key), 1), ['again']);
+    worker.enqueueBatch(c, nc);
+    worker.enqueueBatch(dup, nd);
+    await worker.flush();
+    expect(lost).toEqual([nc + nd]);
+    const [e, ne] = packed(ids, ['five']);
+    worker.enqueueBatch(e, ne);
+    expect(await bodies(ALICE)).toEqual(['one', 'two', 'three', 'five']);
+    expect(await bodies(BOB)).toEqual(['one', 'two', 'three', 'five']);
+    expect(written).toEqual([na + nb, nc + nd, ne]);
+    expect(rows()).toBe(4);
   });
 
   it('keeps a message of an account to itself once, when both of its sides are archived', async () => {
