@@ -817,7 +817,7 @@ export class SqliteMamStore implements MamStore {
       clearTimeout(this.scheduled);
       this.scheduled = undefined;
     }
-    if (this.queued === 0) return;
+    if (this.queued === 0 && !this.open) return;
     const handedOver = this.handedOver;
     const own = this.appended.count > 0 ? this.appended.take() : undefined;
     const count = this.queued;

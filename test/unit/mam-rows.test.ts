@@ -141,6 +141,10 @@ describe('archive rows shared by sender and recipient', () => {
     expect(await bodies(BOB)).toEqual(['one', 'two', 'three', 'five']);
     expect(written).toEqual([na + nb, nc + nd, ne]);
     expect(rows()).toBe(4);
+    // An empty hand-over leaves no transaction open.
+    worker.enqueueBatch(new ArchiveBatch().take(), 0);
+    await worker.flush();
+    expect(db.inTransaction).toBe(false);
   });
 
   it('keeps a message of an account to itself once, when both of its sides are archived', async () => {
