@@ -838,7 +838,13 @@ export class SqliteMamStore implements MamStore {
     const failed = this.failed;
     if (failed !== undefined) {
       // Nothing sensible to retry into (full disk, closed database); the ids stay unused.
-      if (this.db.inTransaction) this.rollback.run();
+      if (this.db.inTransaction) {
+        try {
+          this.rollback.run();
+        } catch {
+          // SQLite ended it already (some errors roll back by themselves)
+        }
+      }
       this.lastTs = undefined;
       this.jidIds.clear(); // numbers handed out inside the failed transaction are gone
       this.onError(failed, count);
