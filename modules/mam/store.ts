@@ -579,8 +579,7 @@ export class SqliteMamStore implements MamStore {
   private readonly begin: Statement<unknown[]>;
   private readonly commit: Statement<unknown[]>;
   private readonly rollback: Statement<unknown[]>;
-  /** A write transaction is open: rows of queued messages are in it, their spans in openSpans. */
-  private open = false;
+  /** The spans of the rows in the open write transaction (db.inTransaction), written at its commit. */
   private openSpans = new SpanCollector();
   /** Why writing the open transaction failed: its messages are reported lost at flushNow. */
   private failed: unknown = undefined;
@@ -763,10 +762,7 @@ export class SqliteMamStore implements MamStore {
     const args = this.rowArgs;
     let rows = 0;
     try {
-      if (!this.open) {
-        this.begin.run();
-        this.open = true;
-      }
+      if (!this.db.inTransaction) this.begin.run();
       const spans = this.openSpans;
       const r = new BatchReader(data, this.batchStrings);
       while (r.next()) {
@@ -817,20 +813,19 @@ export class SqliteMamStore implements MamStore {
       clearTimeout(this.scheduled);
       this.scheduled = undefined;
     }
-    if (this.queued === 0 && !this.open) return;
+    if (this.queued === 0 && !this.db.inTransaction) return;
     const handedOver = this.handedOver;
     const own = this.appended.count > 0 ? this.appended.take() : undefined;
     const count = this.queued;
     this.handedOver = [];
     this.queued = 0;
     if (own !== undefined) this.writeRows(own);
-    if (this.failed === undefined && this.open) {
+    if (this.failed === undefined && this.db.inTransaction) {
       try {
         for (const [owner, peer, seqs] of this.openSpans.spans()) {
           this.stmts.insertSpan.run(owner, peer, seqs[0], seqs[seqs.length - 1], seqs.length, packSeqs(seqs));
         }
         this.commit.run();
-        this.open = false;
       } catch (err) {
         this.failed = err;
       }
@@ -849,7 +844,6 @@ export class SqliteMamStore implements MamStore {
       this.jidIds.clear(); // numbers handed out inside the failed transaction are gone
       this.onError(failed, count);
     }
-    this.open = false;
     this.failed = undefined;
     this.openSpans = new SpanCollector();
     if (own !== undefined) this.appended.recycle(own);
