@@ -793,7 +793,9 @@ export class SqliteMamStore implements MamStore {
         }
         args[a + 8] = r.xml;
         if (++rows === ROWS_PER_INSERT) {
-          this.stmts.insertMany.run(args);
+          // Spread: better-sqlite3 reads an array argument element by element through V8's
+          // generic property lookup, a tenth of this thread's work (0.15-0.2 µs a message).
+          this.stmts.insertMany.run(...args);
           rows = 0;
         }
         spans.add(owner, peer, seq);
