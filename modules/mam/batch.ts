@@ -36,6 +36,11 @@ const MAX_SPARES = 32;
 
 /** XML length that means "the same XML as the record before". */
 const SAME_XML = 0xffffffff;
+/** The high bit of a string's 2-byte header: the rest is the number of a string written before. */
+const STRING_REF = 0x8000;
+/** Strings a batch numbers (refs are 15 bits); later new ones are written out each time. */
+const MAX_STRINGS = STRING_REF;
+
 /** First byte of a record: a message received or one sent. */
 const IN = 0;
 const OUT = 1;
@@ -49,10 +54,16 @@ const XML = 3;
  * objects, so the routing thread's garbage collector never has to copy or promote it.
  *
  * One record per message: kind (1 byte: IN or OUT), seq (6 bytes), nonce (6), ts (float64),
- * then owner, peer and peer resource (2-byte length + UTF-8 each); for a message between two
- * accounts of the server, a PAIR part for its recipient: PAIR, nonce (6) and the sender's
- * resource (2-byte length + UTF-8); then the XML: XML, 4-byte length and UTF-8, or SAME_XML
- * when the message is the element of the record before. Big-endian.
+ * then owner, peer and peer resource (strings, below); for a message between two accounts of
+ * the server, a PAIR part for its recipient: PAIR, nonce (6) and the sender's resource (a
+ * string); then the XML: XML, 4-byte length and UTF-8, or SAME_XML when the message is the
+ * element of the record before. Big-endian.
+ *
+ * A string is written once per batch: 2 bytes of length (below STRING_REF) and its UTF-8, which
+ * makes it the batch's next string; after that, 2 bytes STRING_REF | its number. A batch names
+ * the same few hundred JIDs and resources thousands of times: a Map lookup costs the routing
+ * thread less than copying the characters, and the archive's thread decodes each string once
+ * per batch instead of finding it again by its bytes.
  *
  * An element's XML is written last, when the record is done with: taken from its serialisation
  * for delivery when that comes first (write-bytes.ts, setSerializationTap), else serialised
@@ -75,6 +86,9 @@ export class ArchiveBatch {
   private pending: Element | undefined;
   /** Buffers handed out by take() and given back, to take next. */
   private readonly spares: ArrayBuffer[] = [];
+  /** The strings written in this batch, by number. */
+  private readonly strings = new Map<string, number>();
+  private stringCount = 0;
   /** Messages in the batch. */
   count = 0;
 
@@ -101,9 +115,9 @@ export class ArchiveBatch {
     b.writeUIntBE(nonce, o + 7, 6);
     b.writeDoubleBE(entry.ts ?? Date.now(), o + 13);
     o += 21;
-    o = writeString(b, o, entry.owner);
-    o = writeString(b, o, entry.withBare);
-    o = writeString(b, o, entry.withResource);
+    o = this.writeString(b, o, entry.owner);
+    o = this.writeString(b, o, entry.withBare);
+    o = this.writeString(b, o, entry.withResource);
     if (same) {
       b[o] = XML;
       b.writeUInt32BE(SAME_XML, o + 1);
@@ -208,7 +222,7 @@ export class ArchiveBatch {
     const b = this.buf;
     b[this.used] = PAIR;
     b.writeUIntBE(nonce, this.used + 1, 6);
-    this.used = writeString(b, this.used + 7, withResource);
+    this.used = this.writeString(b, this.used + 7, withResource);
     this.lastOut = undefined;
     this.count++;
   }
@@ -227,12 +241,32 @@ export class ArchiveBatch {
     this.used = 0;
     this.count = 0;
     this.lastElement = this.lastChildren = this.lastOut = undefined;
+    this.strings.clear();
+    this.stringCount = 0;
     return out;
   }
 
   /** Gives back a buffer take() handed out, once its messages are read. */
   recycle(data: Uint8Array): void {
     if (this.spares.length < MAX_SPARES && data.buffer.byteLength >= this.size) this.spares.push(data.buffer as ArrayBuffer);
+  }
+
+  /** s at b[o...] (room for 2 + 3 * s.length bytes): a reference when written before in this batch. */
+  private writeString(b: Buffer, o: number, s: string): number {
+    const ref = this.strings.get(s);
+    if (ref !== undefined) {
+      b[o] = (STRING_REF | ref) >>> 8;
+      b[o + 1] = ref & 0xff;
+      return o + 2;
+    }
+    const n = writeUtf8(b, o + 2, s) - o - 2;
+    if (n >= STRING_REF) throw new RangeError(`archive batch: a JID longer than ${STRING_REF - 1} bytes`);
+    b[o] = n >>> 8;
+    b[o + 1] = n & 0xff;
+    // Every string written out has the next number, in the reader's count too.
+    if (this.stringCount < MAX_STRINGS) this.strings.set(s, this.stringCount);
+    this.stringCount++;
+    return o + 2 + n;
   }
 
   private grow(most: number): void {
@@ -242,12 +276,6 @@ export class ArchiveBatch {
   }
 }
 
-function writeString(b: Buffer, o: number, s: string): number {
-  const n = writeUtf8(b, o + 2, s) - o - 2;
-  if (n > 0xffff) throw new RangeError('archive batch: a JID longer than 65535 bytes');
-  b.writeUInt16BE(n, o);
-  return o + 2 + n;
-}
 
 /** A message of a packed batch: with `pair`, archived for its recipient too. */
 export interface PackedMessage {
@@ -277,9 +305,25 @@ export class BatchReader {
   pairResource = '';
   xml: Buffer;
 
-  constructor(data: Uint8Array, private readonly strings = new Utf8Strings()) {
+  /** The batch's strings so far, by number. */
+  private readonly strings: string[] = [];
+
+  constructor(data: Uint8Array) {
     this.b = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
     this.xml = this.b.subarray(0, 0);
+  }
+
+  /** The string at b[o...]; this.o is left after it. */
+  private string(b: Buffer, o: number): string {
+    const h = (b[o]! << 8) | b[o + 1]!;
+    if (h & STRING_REF) {
+      this.o = o + 2;
+      return this.strings[h & ~STRING_REF]!;
+    }
+    const s = b.toString('utf8', o + 2, o + 2 + h);
+    this.strings.push(s);
+    this.o = o + 2 + h;
+    return s;
   }
 
   /** Reads the next record into the fields; false at the end. */
@@ -291,27 +335,19 @@ export class BatchReader {
     this.seq = b.readUIntBE(o + 1, 6);
     this.nonce = b.readUIntBE(o + 7, 6);
     this.ts = b.readDoubleBE(o + 13);
-    o += 21;
-    const strings = this.strings;
-    let n = b.readUInt16BE(o);
-    this.owner = strings.get(b, o + 2, o + 2 + n);
-    o += 2 + n;
-    n = b.readUInt16BE(o);
-    this.withBare = strings.get(b, o + 2, o + 2 + n);
-    o += 2 + n;
-    n = b.readUInt16BE(o);
-    this.withResource = strings.get(b, o + 2, o + 2 + n);
-    o += 2 + n;
+    this.owner = this.string(b, o + 21);
+    this.withBare = this.string(b, this.o);
+    this.withResource = this.string(b, this.o);
+    o = this.o;
     if (b[o] === PAIR) {
       this.pairNonce = b.readUIntBE(o + 1, 6);
-      n = b.readUInt16BE(o + 7);
-      this.pairResource = strings.get(b, o + 9, o + 9 + n);
-      o += 9 + n;
+      this.pairResource = this.string(b, o + 7);
+      o = this.o;
     } else {
       this.pairNonce = -1;
       this.pairResource = '';
     }
-    n = b.readUInt32BE(o + 1); // after XML
+    const n = b.readUInt32BE(o + 1); // after XML
     o += 5;
     if (n !== SAME_XML) {
       this.xml = b.subarray(o, o + n);
@@ -319,53 +355,6 @@ export class BatchReader {
     }
     this.o = o;
     return true;
-  }
-}
-
-/** Slots of a Utf8Strings: a power of two. */
-const STRING_SLOTS = 4096;
-/** Longest string a Utf8Strings keeps. */
-const STRING_MAX = 256;
-
-/**
- * Strings decoded from UTF-8, kept by their bytes: batches name the same JIDs and resources
- * over and over, and decoding each anew (Buffer.toString, then a hash for the JID dictionary's
- * Map) cost more than the rest of reading a record. A direct-mapped cache: a slot holds the
- * last string whose bytes hashed to it.
- */
-export class Utf8Strings {
-  private readonly hashes = new Int32Array(STRING_SLOTS);
-  private readonly strings: string[] = new Array<string>(STRING_SLOTS).fill('');
-  /** Each slot's bytes, at STRING_MAX * slot; its length in `lengths` (-1: empty slot). */
-  private readonly bytes = Buffer.alloc(STRING_SLOTS * STRING_MAX);
-  private readonly lengths = new Int32Array(STRING_SLOTS).fill(-1);
-
-  /** b[start, end) decoded. */
-  get(b: Buffer, start: number, end: number): string {
-    const n = end - start;
-    if (n === 0) return '';
-    if (n > STRING_MAX) return b.toString('utf8', start, end);
-    let h = 0x811c9dc5 ^ n; // FNV-1a
-    for (let i = start; i < end; i++) h = Math.imul(h ^ b[i]!, 0x01000193);
-    const slot = h & (STRING_SLOTS - 1);
-    const kept = this.bytes;
-    const at = slot * STRING_MAX;
-    if (this.hashes[slot] === h && this.lengths[slot] === n) {
-      let same = true;
-      for (let i = 0; i < n; i++) {
-        if (kept[at + i] !== b[start + i]) {
-          same = false;
-          break;
-        }
-      }
-      if (same) return this.strings[slot]!;
-    }
-    const s = b.toString('utf8', start, end);
-    this.hashes[slot] = h;
-    this.lengths[slot] = n;
-    this.strings[slot] = s;
-    b.copy(kept, at, start, end);
-    return s;
   }
 }
 

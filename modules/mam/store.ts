@@ -1,7 +1,7 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes, type Cipher, type Decipher } from 'node:crypto';
 import type { Statement } from 'better-sqlite3';
 import type { Database, Element, Migration } from '../../src';
-import { ArchiveBatch, BatchReader, Utf8Strings } from './batch';
+import { ArchiveBatch, BatchReader } from './batch';
 import { ALL_PEERS, packSeqs, SpanCollector, unpackSeqs, type Span } from './spans';
 
 /** A message to archive. */
@@ -599,8 +599,6 @@ export class SqliteMamStore implements MamStore {
   private readonly allocator: IdAllocator;
   /** The newest timestamp written (undefined: read it back), to keep archive time monotonic. */
   private lastTs: number | undefined;
-  /** Strings read from packed batches, kept by their bytes. */
-  private readonly batchStrings = new Utf8Strings();
   /** The parameters of one multi-row insert, filled row by row. */
   private readonly rowArgs: unknown[] = new Array<unknown>(ROW_ARGS * ROWS_PER_INSERT).fill(null);
   /** Dictionary numbers of recent JIDs (mam_jid). */
@@ -764,7 +762,7 @@ export class SqliteMamStore implements MamStore {
     try {
       if (!this.db.inTransaction) this.begin.run();
       const spans = this.openSpans;
-      const r = new BatchReader(data, this.batchStrings);
+      const r = new BatchReader(data);
       while (r.next()) {
         const seq = r.seq;
         const owner = this.jidId(r.owner, true);
