@@ -41,6 +41,9 @@ const STRING_REF = 0x8000;
 /** Strings a batch numbers (refs are 15 bits); later new ones are written out each time. */
 const MAX_STRINGS = STRING_REF;
 
+/** Latest time a record holds (ms since 1970, 6 bytes): some 8900 years on. */
+const MAX_TS = 2 ** 48 - 1;
+
 /** First byte of a record: a message received or one sent. */
 const IN = 0;
 const OUT = 1;
@@ -53,7 +56,7 @@ const XML = 3;
  * buffer moves between threads without a copy, and a queued message holds no JavaScript
  * objects, so the routing thread's garbage collector never has to copy or promote it.
  *
- * One record per message: kind (1 byte: IN or OUT), seq (6 bytes), nonce (6), ts (float64),
+ * One record per message: kind (1 byte: IN or OUT), seq (6 bytes), nonce (6), ts (6, whole ms),
  * then owner, peer and peer resource (strings, below); for a message between two accounts of
  * the server, a PAIR part for its recipient: PAIR, nonce (6) and the sender's resource (a
  * string); then the XML: XML, 4-byte length and UTF-8, or SAME_XML when the message is the
@@ -111,21 +114,21 @@ export class ArchiveBatch {
     const b = this.buf;
     let o = this.used;
     b[o] = entry.direction === 'out' ? OUT : IN;
-    b.writeUIntBE(seq, o + 1, 6);
-    b.writeUIntBE(nonce, o + 7, 6);
-    b.writeDoubleBE(entry.ts ?? Date.now(), o + 13);
-    o += 21;
+    writeUint48(b, o + 1, seq);
+    writeUint48(b, o + 7, nonce);
+    writeUint48(b, o + 13, Math.min(MAX_TS, Math.max(0, Math.trunc(entry.ts ?? Date.now()))));
+    o += 19;
     o = this.writeString(b, o, entry.owner);
     o = this.writeString(b, o, entry.withBare);
     o = this.writeString(b, o, entry.withResource);
     if (same) {
       b[o] = XML;
-      b.writeUInt32BE(SAME_XML, o + 1);
+      writeUint32(b, o + 1, SAME_XML);
       o += 5;
     } else if (typeof xml === 'string') {
       b[o] = XML;
       const n = b.write(xml, o + 5, 'utf8');
-      b.writeUInt32BE(n, o + 1);
+      writeUint32(b, o + 1, n);
       o += 5 + n;
     } else {
       this.pending = xml;
@@ -161,7 +164,7 @@ export class ArchiveBatch {
       const o = this.used;
       b[o] = XML;
       const xmlEnd = cut < end ? writeClosing(b, cut, el) : cut;
-      b.writeUInt32BE(xmlEnd - o - 5, o + 1);
+      writeUint32(b, o + 1, xmlEnd - o - 5);
       this.used = xmlEnd;
     },
   };
@@ -179,7 +182,7 @@ export class ArchiveBatch {
     const o = this.used;
     this.buf[o] = XML;
     const end = writeElement(this.buf, o + 5, el, children, count);
-    this.buf.writeUInt32BE(end - o - 5, o + 1);
+    writeUint32(this.buf, o + 1, end - o - 5);
     this.used = end;
   }
 
@@ -221,7 +224,7 @@ export class ArchiveBatch {
     if (this.used + most > this.buf.length) this.grow(most);
     const b = this.buf;
     b[this.used] = PAIR;
-    b.writeUIntBE(nonce, this.used + 1, 6);
+    writeUint48(b, this.used + 1, nonce);
     this.used = this.writeString(b, this.used + 7, withResource);
     this.lastOut = undefined;
     this.count++;
@@ -332,22 +335,22 @@ export class BatchReader {
     let o = this.o;
     if (o >= b.length) return false;
     this.direction = b[o] === OUT ? 'out' : 'in';
-    this.seq = b.readUIntBE(o + 1, 6);
-    this.nonce = b.readUIntBE(o + 7, 6);
-    this.ts = b.readDoubleBE(o + 13);
-    this.owner = this.string(b, o + 21);
+    this.seq = readUint48(b, o + 1);
+    this.nonce = readUint48(b, o + 7);
+    this.ts = readUint48(b, o + 13);
+    this.owner = this.string(b, o + 19);
     this.withBare = this.string(b, this.o);
     this.withResource = this.string(b, this.o);
     o = this.o;
     if (b[o] === PAIR) {
-      this.pairNonce = b.readUIntBE(o + 1, 6);
+      this.pairNonce = readUint48(b, o + 1);
       this.pairResource = this.string(b, o + 7);
       o = this.o;
     } else {
       this.pairNonce = -1;
       this.pairResource = '';
     }
-    const n = b.readUInt32BE(o + 1); // after XML
+    const n = readUint32(b, o + 1); // after XML
     o += 5;
     if (n !== SAME_XML) {
       this.xml = b.subarray(o, o + n);
@@ -367,4 +370,35 @@ export function* readBatch(data: Uint8Array): Generator<PackedMessage> {
     if (r.pairNonce !== -1) message.pair = { nonce: r.pairNonce, withResource: r.pairResource };
     yield message;
   }
+}
+
+// Integers written and read byte by byte. Buffer's own methods (writeUIntBE and the rest) cost
+// more in the routing thread's optimised code than the bytes: each call is a generic property
+// lookup (V8 does not inline the load of a Buffer method) and then checks of its arguments.
+
+/** v, an integer in [0, 2^48), as 6 bytes big-endian at b[o]. */
+export function writeUint48(b: Uint8Array, o: number, v: number): void {
+  const hi = Math.floor(v / 0x1_0000_0000);
+  const lo = v >>> 0;
+  b[o] = hi >>> 8;
+  b[o + 1] = hi;
+  b[o + 2] = lo >>> 24;
+  b[o + 3] = lo >>> 16;
+  b[o + 4] = lo >>> 8;
+  b[o + 5] = lo;
+}
+
+export function readUint48(b: Uint8Array, o: number): number {
+  return ((b[o]! << 8) | b[o + 1]!) * 0x1_0000_0000 + ((b[o + 2]! << 24) >>> 0) + ((b[o + 3]! << 16) | (b[o + 4]! << 8) | b[o + 5]!);
+}
+
+function writeUint32(b: Uint8Array, o: number, v: number): void {
+  b[o] = v >>> 24;
+  b[o + 1] = v >>> 16;
+  b[o + 2] = v >>> 8;
+  b[o + 3] = v;
+}
+
+function readUint32(b: Uint8Array, o: number): number {
+  return ((b[o]! << 24) >>> 0) + ((b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!);
 }

@@ -1,7 +1,7 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes, type Cipher, type Decipher } from 'node:crypto';
 import type { Statement } from 'better-sqlite3';
 import type { Database, Element, Migration } from '../../src';
-import { ArchiveBatch, BatchReader } from './batch';
+import { ArchiveBatch, BatchReader, readUint48 } from './batch';
 import { ALL_PEERS, packSeqs, SpanCollector, unpackSeqs, type Span } from './spans';
 
 /** A message to archive. */
@@ -370,14 +370,14 @@ export class IdAllocator {
     }
     const at = this.at++;
     this.seq = this.nextSeq++;
-    this.nonce = this.nonces.readUIntBE(at * 6, 6);
+    this.nonce = readUint48(this.nonces, at * 6);
     return this.runIds.slice(at * ID_LENGTH, (at + 1) * ID_LENGTH);
   }
 
   /** The second id of the sequence number `next` gave last (at most once per number). */
   pair(): string {
     const at = this.at - 1;
-    this.nonce = this.pairNonces.readUIntBE(at * 6, 6);
+    this.nonce = readUint48(this.pairNonces, at * 6);
     return this.pairIds.slice(at * ID_LENGTH, (at + 1) * ID_LENGTH);
   }
 }

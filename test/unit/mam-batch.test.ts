@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { ArchiveBatch, readBatch } from '../../modules/mam/batch';
+import { ArchiveBatch, readBatch, readUint48, writeUint48 } from '../../modules/mam/batch';
 import { x } from '../../src/xml/element';
 import type { NewArchiveEntry } from '../../modules/mam/store';
 
@@ -27,6 +27,24 @@ describe('packed archive batches', () => {
       }),
       { numRuns: 300 },
     );
+  });
+});
+
+describe('integers in packed batches', () => {
+  it('read back as written, 48 bits', () => {
+    const b = new Uint8Array(10);
+    fc.assert(fc.property(fc.integer({ min: 0, max: 2 ** 48 - 1 }), fc.integer({ min: 0, max: 4 }), (v, o) => {
+      writeUint48(b, o, v);
+      expect(readUint48(b, o)).toBe(v);
+      expect(Buffer.from(b).readUIntBE(o, 6)).toBe(v); // big-endian, as Buffer has it
+    }));
+  });
+
+  it('keep whole milliseconds of a time, within what 48 bits hold', () => {
+    const batch = new ArchiveBatch(256);
+    const at = (ts: number): NewArchiveEntry => ({ owner: 'a@example.com', withBare: 'b@example.com', withResource: '', direction: 'in', ts, xml: '<m/>' });
+    [1_700_000_000_123.9, -5, 2 ** 50, 0].forEach((ts, i) => batch.add(i + 1, 0, at(ts)));
+    expect([...readBatch(batch.take())].map((r) => r.entry.ts)).toEqual([1_700_000_000_123, 0, 2 ** 48 - 1, 0]);
   });
 });
 
