@@ -11,7 +11,7 @@ import { runInNewContext } from 'node:vm';
  * process has used almost no CPU for a while and the young generation is still large, this
  * runs a young-generation collection, then from QUIET_CHECKS quiet checks on a full one per
  * check (tens of milliseconds, when nothing is waiting) until the young generation has
- * shrunk, at most ATTEMPTS of them; again only after the server has been busy in between.
+ * shrunk, at most TRIM_ATTEMPTS of them; again only after the server has been busy in between.
  */
 export class IdleTrim {
   private timer: NodeJS.Timeout | undefined;
@@ -68,7 +68,7 @@ export class IdleTrim {
     if (quiet < this.quietChecks) return;
     this.gc();
     const after = youngGenerationBytes();
-    if (after < TRIM_ABOVE_BYTES || quiet >= this.quietChecks + ATTEMPTS - 1) this.trimmed = true;
+    if (after < TRIM_ABOVE_BYTES || quiet >= this.quietChecks + TRIM_ATTEMPTS - 1) this.trimmed = true;
     this.onTrim?.((before - after) / 1048576);
   }
 }
@@ -78,8 +78,13 @@ const CHECK_MS = 2000;
 const QUIET_CPU_SHARE = 0.02;
 /** Quiet checks in a row before the first full collection (the first one is 1). */
 const QUIET_CHECKS = 4;
-/** Full collections per quiet spell at most, one per check. */
-const ATTEMPTS = 4;
+/**
+ * Full collections per quiet spell at most, one per check. V8 does not always shrink the young
+ * generation in the first ones after a busy spell: on a loaded machine the first one or two
+ * often left it as it was and the next one gave back 31 MiB (four attempts were sometimes all
+ * too early). Each costs a few milliseconds on a quiet server.
+ */
+export const TRIM_ATTEMPTS = 8;
 /** A young generation at its starting size is left alone. */
 const TRIM_ABOVE_BYTES = 8 * 1048576;
 

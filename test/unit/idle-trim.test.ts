@@ -5,7 +5,7 @@ import { join } from 'node:path';
 
 const SCENARIO = `
 const { getHeapSpaceStatistics } = require('node:v8');
-const { IdleTrim } = require(${JSON.stringify(join(__dirname, '../../dist/src/idle-trim.js'))});
+const { IdleTrim, TRIM_ATTEMPTS } = require(${JSON.stringify(join(__dirname, '../../dist/src/idle-trim.js'))});
 const youngGeneration = () => getHeapSpaceStatistics().find((s) => s.space_name === 'new_space').space_size;
 // A busy spell: short-lived garbage with survivors makes V8 grow the young generation.
 let keep = [];
@@ -18,7 +18,7 @@ const grown = youngGeneration();
 const attempts = [];
 const trim = new IdleTrim((mib) => {
   attempts.push(mib);
-  if (mib > 0 || attempts.length === 4) {
+  if (mib > 0 || attempts.length === TRIM_ATTEMPTS) {
     trim.stop();
     console.log(JSON.stringify({ grown, attempts, after: youngGeneration() }));
   }
