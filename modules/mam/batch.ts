@@ -279,7 +279,6 @@ export class ArchiveBatch {
   }
 }
 
-
 /** A message of a packed batch: with `pair`, archived for its recipient too. */
 export interface PackedMessage {
   seq: number;

@@ -769,7 +769,7 @@ export class SqliteMamStore implements MamStore {
         const peer = this.jidId(r.withBare, true);
         // Archive order is arrival order; timestamps follow it, so a clock step backwards (or
         // an older 'at' from a caller) cannot put a new message before ones already archived.
-        const ts = Math.max(Math.trunc(r.ts), this.lastTs ?? this.newestTs());
+        const ts = Math.max(r.ts, this.lastTs ?? this.newestTs()); // whole ms: the batch keeps no fraction
         this.lastTs = ts;
         const a = ROW_ARGS * rows;
         args[a] = seq;
