@@ -3,8 +3,9 @@
  * archive scenario with archiving off and on, alternating, each on a fresh server, taken in
  * pairs, and the throughput each pair loses with archiving on. On a shared machine a single
  * run swings by ±10 % and the machine's load changes within minutes, so one pair says little:
- * this prints every pair, then the median, the mean, the range and how many pairs exceed the
- * target.
+ * this prints every pair, then the median with its 95 % confidence interval, the mean, the
+ * range and how many pairs exceed the target, and whether the median is under or over the
+ * target with that confidence or cannot be told apart from it.
  *
  *   npx tsc -p . && node dist/bench/archive-cost.js [--pairs 12] [--messages 300000]
  *       [--server ours] [--target 30] [--out results.jsonl]
@@ -16,7 +17,7 @@ import { spawnSync } from 'node:child_process';
 import { appendFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { mean, median } from './lib/stats';
+import { mean, median, medianInterval } from './lib/stats';
 
 export interface Pair {
   /** Messages a second with archiving off, then on. */
@@ -33,11 +34,16 @@ export interface CostSummary {
   max: number;
   /** Pairs whose cost is above the target. */
   over: number;
+  /** 95 % confidence interval of the median cost (stats.ts medianInterval); undefined below 6 pairs. */
+  interval: [number, number] | undefined;
+  /** Whether the median cost is under the target with 95 % confidence, over it, or cannot be told from these pairs. */
+  verdict: 'under' | 'over' | 'undecided';
 }
 
 /** The cost of each pair ((off − on) / off, in percent) and their summary against a target in percent. */
 export function summarise(pairs: readonly Pair[], targetPct: number): CostSummary {
   const costs = pairs.map((p) => (100 * (p.off - p.on)) / p.off);
+  const interval = medianInterval(costs);
   return {
     costs,
     median: median(costs),
@@ -45,6 +51,8 @@ export function summarise(pairs: readonly Pair[], targetPct: number): CostSummar
     min: Math.min(...costs),
     max: Math.max(...costs),
     over: costs.filter((c) => c > targetPct).length,
+    interval,
+    verdict: interval === undefined ? 'undecided' : interval[1] < targetPct ? 'under' : interval[0] > targetPct ? 'over' : 'undecided',
   };
 }
 
@@ -98,8 +106,11 @@ function main(): void {
     rmSync(dir, { recursive: true, force: true });
   }
   const s = summarise(pairs, target);
+  const interval = s.interval === undefined ? 'too few pairs for a 95 % interval' : `95 % interval of the median ${s.interval[0].toFixed(1)}-${s.interval[1].toFixed(1)} %`;
+  const verdict = { under: `under ${target} %`, over: `over ${target} %`, undecided: `cannot tell whether under or over ${target} % (more pairs, or a quieter machine)` }[s.verdict];
   process.stdout.write(`${opts.server}, ${count} pairs of ${opts.messages} messages: archiving costs a median ${s.median.toFixed(1)} % of the throughput `
-    + `(mean ${s.mean.toFixed(1)} %, ${s.min.toFixed(1)}-${s.max.toFixed(1)} %); ${s.over} of ${count} pairs over ${target} %\n`);
+    + `(${interval}; mean ${s.mean.toFixed(1)} %, ${s.min.toFixed(1)}-${s.max.toFixed(1)} %); ${s.over} of ${count} pairs over ${target} %\n`
+    + `with 95 % confidence: ${verdict}\n`);
 }
 
 if (require.main === module) {

@@ -31,6 +31,32 @@ export function percentiles(values: ArrayLike<number>, ps: readonly number[]): n
   return ps.map((p) => percentileSorted(sorted, p));
 }
 
+/**
+ * A confidence interval for the median of the population the values were drawn from, without
+ * assuming its shape: the order statistics [x(k), x(n+1-k)] (1-based, sorted), with k the
+ * largest such that P(B < k) <= (1 - confidence) / 2 for B ~ Binomial(n, 1/2) (the sign
+ * test's interval; its coverage is at least `confidence`). Undefined when there are too few
+ * values for that confidence (fewer than 6 at 0.95). Single runs on a shared machine swing
+ * far more than any change worth claiming, so a median alone says little about a target.
+ */
+export function medianInterval(values: readonly number[], confidence = 0.95): [number, number] | undefined {
+  const v = values.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  const n = v.length;
+  const tail = (1 - confidence) / 2;
+  // P(B <= j) for j = 0, 1, ...: the binomial terms C(n, j) / 2^n, each from the last, as
+  // logarithms (2^-n is 0 in a double from n = 1075 on).
+  let logTerm = -n * Math.LN2;
+  let below = Math.exp(logTerm); // P(B <= 0)
+  let k = 0; // P(B < k) <= tail holds for k = 0
+  for (let j = 0; j < n && below <= tail; j++) {
+    k = j + 1;
+    logTerm += Math.log(n - j) - Math.log(j + 1);
+    below += Math.exp(logTerm);
+  }
+  if (k === 0) return undefined;
+  return [v[k - 1]!, v[n - k]!];
+}
+
 export function mean(values: readonly number[]): number {
   if (values.length === 0) return NaN;
   let s = 0;

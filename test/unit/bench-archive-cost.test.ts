@@ -13,6 +13,17 @@ describe('archive cost pairs', () => {
     expect(summarise([{ off: 100, on: 80 }], 10).over).toBe(1);
   });
 
+  it('say whether the median is under or over the target with 95 % confidence, or cannot be told', () => {
+    const pairs = (costs: number[]) => costs.map((c) => ({ off: 100, on: 100 - c }));
+    const under = summarise(pairs([20, 22, 25, 24, 21, 23, 26, 19, 27, 24]), 30);
+    expect(under.interval).toEqual([expect.closeTo(20, 9), expect.closeTo(26, 9)]);
+    expect(under.verdict).toBe('under');
+    // Ten pairs: the interval runs from the 2nd to the 9th smallest cost; the 9th is 31.
+    expect(summarise(pairs([20, 22, 25, 24, 21, 23, 26, 31, 27, 35]), 30).verdict).toBe('undecided');
+    expect(summarise(pairs([40, 38, 35, 31, 45, 33, 36, 39, 32, 37]), 30).verdict).toBe('over');
+    expect(summarise(pairs([20, 21, 22]), 30)).toMatchObject({ interval: undefined, verdict: 'undecided' });
+  });
+
   it('refuse bad options before running anything', () => {
     const script = join(__dirname, '..', '..', 'dist', 'bench', 'archive-cost.js');
     for (const [args, says] of [[['--pairs', '0'], '--pairs must be a positive number'], [['--rounds', '3'], 'unknown option --rounds'], [['--pairs'], '--pairs needs a value']] as const) {

@@ -1,4 +1,4 @@
-import { Samples, fmt, mean, median, percentileSorted, percentiles, ratio } from '../../bench/lib/stats';
+import { Samples, fmt, mean, median, medianInterval, percentileSorted, percentiles, ratio } from '../../bench/lib/stats';
 import { summaryTable, type RunRecord } from '../../bench/lib/summary';
 import { ScramClient, ScramCache, deriveScramKeys, scramAttrs } from '../../bench/lib/client';
 import { createHash, createHmac, pbkdf2Sync } from 'node:crypto';
@@ -121,5 +121,32 @@ describe('SCRAM-SHA-1 client', () => {
 
   it('parses SCRAM attribute lists', () => {
     expect([...scramAttrs('r=abc,s=c2FsdA==,i=4096')]).toEqual([['r', 'abc'], ['s', 'c2FsdA=='], ['i', '4096']]);
+  });
+});
+
+describe('median interval', () => {
+  const ranks = (n: number): number[] => Array.from({ length: n }, (_, i) => i + 1);
+
+  it('is the sign test\'s order statistics, as tabulated', () => {
+    // 95 % intervals (1-based order statistics) for n = 6, 10, 12, 20, 24: (1,6), (2,9), (3,10), (6,15), (7,18).
+    expect(medianInterval(ranks(6))).toEqual([1, 6]);
+    expect(medianInterval(ranks(10))).toEqual([2, 9]);
+    expect(medianInterval(ranks(12))).toEqual([3, 10]);
+    expect(medianInterval(ranks(20))).toEqual([6, 15]);
+    expect(medianInterval(ranks(24))).toEqual([7, 18]);
+    // Wider at 99 %: for n = 24, P(B <= 5) = 55 455 / 2^24 = 0.0033 is within 0.005 and
+    // P(B <= 6) = 0.0113 is not, so (6, 19).
+    expect(medianInterval(ranks(24), 0.99)).toEqual([6, 19]);
+  });
+
+  it('has none for too few values, sorts its input and ignores non-finite values', () => {
+    expect(medianInterval(ranks(5))).toBeUndefined();
+    expect(medianInterval([])).toBeUndefined();
+    expect(medianInterval([9, 1, 8, 2, 7, 3, 6, 4, 5, 10, NaN])).toEqual([2, 9]);
+  });
+
+  it('stays close to the normal approximation for many values', () => {
+    // n / 2 ± 1.96 · √n / 2 for n = 2000: 956.2 … 1043.8.
+    expect(medianInterval(ranks(2000))).toEqual([956, 1045]);
   });
 });
