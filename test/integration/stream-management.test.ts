@@ -140,34 +140,49 @@ describe('stream management and client state', () => {
 describe('stream management with @xmpp/client', () => {
   let t: TestServer;
   beforeAll(async () => {
-    t = await startTestServer({}, { 'dana@localhost': 'd', 'erin@localhost': 'e' });
+    t = await startTestServer({}, { 'dana@localhost': 'pw', 'erin@localhost': 'pw', 'fay@localhost': 'pw', 'gus@localhost': 'pw' });
   });
   afterAll(() => t.stop());
 
-  it('resumes after the socket is killed mid-conversation; every message arrives exactly once', async () => {
-    const { client, xml } = await loadXmppJs();
-    const dana = client({ service: `xmpp://127.0.0.1:${t.port}`, domain: 'localhost', username: 'dana', password: 'd', resource: 'phone' });
-    dana.on('error', () => { /* the killed socket */ });
-    const got: string[] = [];
-    dana.on('stanza', (el: XmlEl) => { if (el.is('message')) got.push(el.getChildText('body')); });
-    await dana.start();
-    for (let i = 0; i < 50 && !dana.streamManagement.enabled; i++) await tick(20);
-    expect(dana.streamManagement.enabled).toBe(true);
-    await dana.send(xml('presence'));
-    const erin = await jsClient({ port: t.port, username: 'erin', password: 'e', resource: 'desk' });
-    const say = (n: number) => erin.send(erin.xml('message', { to: 'dana@localhost/phone', type: 'chat' }, erin.xml('body', {}, `n${n}`)));
-    for (const n of [1, 2, 3]) await say(n);
-    for (let i = 0; i < 50 && got.length < 3; i++) await tick(20);
-    expect(got).toEqual(['n1', 'n2', 'n3']);
+  // The same over TCP and over WebSocket (RFC 7395): how the client's connection dies. Each
+  // has its own pair of accounts: what one client left unacknowledged at its stop() goes to
+  // offline storage, and would reach the next login of that account.
+  const transports = [
+    { name: 'TCP', phone: 'dana', friend: 'erin', service: () => `xmpp://127.0.0.1:${t.port}`, kill: (socket: any) => socket.destroy() },
+    // ws's terminate(): the TCP connection under the WebSocket is destroyed, no close frame.
+    { name: 'WebSocket', phone: 'fay', friend: 'gus', service: () => `ws://127.0.0.1:${t.httpPort}/xmpp-websocket`, kill: (socket: any) => socket.terminate() },
+  ];
 
-    const resumed = new Promise((r) => dana.streamManagement.on('resumed', r));
-    dana.socket.socket.destroy(); // the network goes away without a goodbye
-    for (const n of [4, 5, 6]) await say(n);
-    await resumed; // xmpp.js reconnects by itself and resumes
-    for (let i = 0; i < 100 && got.length < 6; i++) await tick(20);
-    await tick(200);
-    expect(got).toEqual(['n1', 'n2', 'n3', 'n4', 'n5', 'n6']);
-    await erin.stop();
-    await dana.stop();
+  it.each(transports)('resumes over $name after the connection is killed mid-conversation; every message arrives exactly once', async ({ phone, friend, service, kill }) => {
+    const { client, xml } = await loadXmppJs();
+    // @xmpp/websocket uses the global WebSocket, which Node 20 does not have: lend it ws's.
+    (globalThis as any).WebSocket ??= (await import('ws')).WebSocket;
+    const me = client({ service: service(), domain: 'localhost', username: phone, password: 'pw', resource: 'phone' });
+    me.on('error', () => { /* the killed connection */ });
+    const got: string[] = [];
+    me.on('stanza', (el: XmlEl) => { if (el.is('message')) got.push(el.getChildText('body')); });
+    let other: Awaited<ReturnType<typeof jsClient>> | undefined;
+    try {
+      await me.start();
+      for (let i = 0; i < 50 && !me.streamManagement.enabled; i++) await tick(20);
+      expect(me.streamManagement.enabled).toBe(true);
+      await me.send(xml('presence'));
+      const them = other = await jsClient({ port: t.port, username: friend, password: 'pw', resource: 'desk' });
+      const say = (n: number) => them.send(them.xml('message', { to: `${phone}@localhost/phone`, type: 'chat' }, them.xml('body', {}, `n${n}`)));
+      for (const n of [1, 2, 3]) await say(n);
+      for (let i = 0; i < 50 && got.length < 3; i++) await tick(20);
+      expect(got).toEqual(['n1', 'n2', 'n3']);
+
+      const resumed = new Promise((r) => me.streamManagement.on('resumed', r));
+      kill(me.socket.socket); // the network goes away without a goodbye
+      for (const n of [4, 5, 6]) await say(n);
+      await resumed; // xmpp.js reconnects by itself and resumes
+      for (let i = 0; i < 100 && got.length < 6; i++) await tick(20);
+      await tick(200);
+      expect(got).toEqual(['n1', 'n2', 'n3', 'n4', 'n5', 'n6']);
+    } finally {
+      await other?.stop();
+      await me.stop();
+    }
   });
 });
